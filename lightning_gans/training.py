@@ -1,0 +1,234 @@
+"""Small pieces every GAN training step here uses: step counting, noise, seeding, optimizers, DDP, NaN guard.
+
+These are functions, not a base class: each family's ``training_step`` calls them where its paper's algorithm
+needs them, so the step reads top to bottom. The Lightning 2.x behaviours they design around are listed in
+``LIGHTNING_TRAPS.md`` and pinned by ``tests/test_training.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import numpy as np
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+
+__all__ = [
+    "NonFiniteLossError",
+    "UserInputError",
+    "check_finite",
+    "configure_ddp",
+    "epoch_seed",
+    "latent_noise",
+    "make_optimizer",
+    "not_counted_in_global_step",
+    "ReproducibleEpochs",
+    "reseed_for_epoch",
+    "step_lr_schedulers",
+]
+
+
+class UserInputError(ValueError):
+    """A configuration or data problem the user can fix; the CLI prints it as one line."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; training stops before the bad update touches the weights."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step counting.
+# Lightning counts every optimizer.step() in `trainer.global_step`, so a D and a G step per batch advance it by 2
+# and `max_steps`, `every_n_train_steps` and step schedules all run at twice the rate a user expects. Here the
+# discriminator's steps are not counted: `global_step` counts generator steps, which is what GAN papers call an
+# iteration (WGAN-GP's "generator iterations" with n_critic = 5 included).
+# ---------------------------------------------------------------------------------------------------------------
+def _do_nothing() -> None:
+    return None
+
+
+@contextmanager
+def not_counted_in_global_step(optimizer: LightningOptimizer) -> Iterator[None]:
+    """Steps of ``optimizer`` inside this block do not advance ``trainer.global_step``.
+
+    Lightning's manual-optimization loop installs ``_on_before_step``/``_on_after_step`` hooks on each
+    ``LightningOptimizer`` at the start of every batch; they only advance the step counter and the profiler.
+    The AMP grad scaler and the ``on_before_optimizer_step`` hook run as usual.
+    """
+    before, after = optimizer._on_before_step, optimizer._on_after_step
+    optimizer._on_before_step = optimizer._on_after_step = _do_nothing
+    try:
+        yield
+    finally:
+        optimizer._on_before_step, optimizer._on_after_step = before, after
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Randomness: per-rank latent noise, and epochs that are a pure function of (seed, epoch) so that resuming from
+# any end-of-epoch checkpoint repeats an uninterrupted run bit for bit.
+# ---------------------------------------------------------------------------------------------------------------
+def _global_seed() -> int:
+    """The seed `seed_everything` set (``PL_GLOBAL_SEED``), else torch's initial seed."""
+    return int(os.environ.get("PL_GLOBAL_SEED", torch.initial_seed()))
+
+
+def _mix(*numbers: int) -> int:
+    """A 63-bit seed mixed from several integers (stable across processes and Python versions)."""
+    digest = hashlib.blake2b("/".join(str(n) for n in numbers).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def epoch_seed(epoch: int) -> int:
+    """The seed an epoch starts from: a function of the global seed and the epoch only."""
+    return _mix(_global_seed(), epoch)
+
+
+def reseed_for_epoch(epoch: int) -> None:
+    """Seed torch (CPU and CUDA), numpy and ``random`` from (global seed, epoch)."""
+    seed = epoch_seed(epoch)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+class ReproducibleEpochs(Callback):
+    """Start every epoch from random state seeded by (global seed, epoch).
+
+    Data order, dropout and every other draw from the global generators then depend only on the seed and the
+    epoch, so ``fit --ckpt_path <end-of-epoch checkpoint>`` continues exactly like the uninterrupted run, without
+    storing generator states. Each family returns it from ``configure_callbacks``.
+
+    Lightning creates the first epoch's data iterator in ``FitLoop.setup_data()``, before any epoch hook (and a
+    ``DataLoader`` iterator draws its base seed from the global generator when created); later epochs create it
+    after ``on_train_epoch_start``. So in the first epoch of each ``fit`` call the iterator is created again after
+    reseeding, and every epoch draws in the same order: reseed, iterator, batches.
+    """
+
+    def __init__(self) -> None:
+        self._iterator_made_before_reseed = False
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._iterator_made_before_reseed = True
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        reseed_for_epoch(trainer.current_epoch)
+        if self._iterator_made_before_reseed:
+            iter(trainer.fit_loop._data_fetcher)
+            self._iterator_made_before_reseed = False
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
+        # resumed mid-epoch: no epoch start was seen; the next epoch's iterator is made by the loop as usual
+        self._iterator_made_before_reseed = False
+
+
+def latent_noise(
+    module: LightningModule, shape: tuple[int, ...], batch_idx: int, stream: int = 0
+) -> Tensor:
+    """Standard normal noise that differs across ranks, epochs and batches, and is reproducible on resume.
+
+    ``seed_everything`` gives every DDP rank the same global generator, which would make the fakes of all ranks
+    copies of one batch; this draws from a generator seeded by (global seed, rank, epoch, batch, stream).
+
+    Args:
+        module: the LightningModule (for its rank, epoch and device).
+        shape: the noise shape, e.g. ``(B, latent_dim)``.
+        batch_idx: the batch index within the epoch.
+        stream: tells apart several independent draws in one batch.
+    """
+    seed = _mix(_global_seed(), module.global_rank, module.current_epoch, batch_idx, stream)
+    generator = torch.Generator(device=module.device).manual_seed(seed)
+    return torch.randn(shape, generator=generator, device=module.device)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Optimizers and schedulers from YAML.
+# ---------------------------------------------------------------------------------------------------------------
+def make_optimizer(optimizer_factory, parameters: Iterable[nn.Parameter], default: dict) -> torch.optim.Optimizer:
+    """Build ``optimizer_factory(parameters)``, or the paper's Adam when it is ``None``.
+
+    Defaulting to ``None`` and building the paper's optimizer here avoids jsonargparse carrying a default class's
+    init_args into another class chosen in YAML (jsonargparse #460).
+
+    Args:
+        optimizer_factory: an ``OptimizerCallable`` from LightningCLI, or ``None``.
+        parameters: the parameters to optimize.
+        default: Adam keyword arguments from the paper, e.g. ``{"lr": 2e-4, "betas": (0.5, 0.999)}``.
+    """
+    if optimizer_factory is None:
+        return torch.optim.Adam(parameters, **default)
+    return optimizer_factory(parameters)
+
+
+SchedulerInterval = Literal["epoch", "step"]
+
+
+def step_lr_schedulers(module: LightningModule, interval: SchedulerInterval, now: SchedulerInterval) -> None:
+    """Step every LR scheduler if ``now`` is the configured ``interval`` (manual optimization never does it).
+
+    Args:
+        module: the LightningModule whose schedulers to step.
+        interval: ``"epoch"`` or ``"step"`` (a generator step), as configured.
+        now: which boundary the caller is at.
+    """
+    if interval != now:
+        return
+    schedulers = module.lr_schedulers()
+    if schedulers is None:
+        return
+    if not isinstance(schedulers, list):
+        schedulers = [schedulers]
+    for scheduler in schedulers:
+        scheduler.step()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DDP and failures.
+# ---------------------------------------------------------------------------------------------------------------
+def configure_ddp(trainer: Trainer) -> None:
+    """Let plain ``strategy: ddp`` train a GAN: turn on ``find_unused_parameters``.
+
+    Lightning wraps G and D in one ``DistributedDataParallel``; each ``manual_backward`` is one reduction, and
+    the D step leaves G's parameters unused (and the other way round), which DDP refuses unless it looks for
+    unused parameters. Call from ``setup()``, which runs before the strategy wraps the model.
+    """
+    strategy = trainer.strategy
+    if isinstance(strategy, DDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters", False):
+        strategy._ddp_kwargs["find_unused_parameters"] = True
+        rank_zero_info("lightning-gans: DDP with find_unused_parameters=True (G and D step in turn).")
+
+
+def check_finite(step: int, **losses: Tensor) -> None:
+    """Raise :class:`NonFiniteLossError` naming the step and the loss if any loss is NaN or infinite.
+
+    Called before ``backward``, so the weights (and any checkpoint written later) never see the bad update.
+    """
+    for name, value in losses.items():
+        if not torch.isfinite(value).all():
+            raise NonFiniteLossError(
+                f"{name} is {value.item()} at generator step {step}; training stopped before the update, the last "
+                "checkpoint is the last good one (lower the learning rate or try precision 32)."
+            )
+
+
+def discriminator_outputs(kind: str, real_logits: Tensor, fake_logits: Tensor) -> dict[str, Tensor]:
+    """``D(x)`` and ``D(G(z))`` for the dashboard: probabilities for the logistic losses, raw scores otherwise.
+
+    Args:
+        kind: the adversarial loss name.
+        real_logits: D's outputs on real data.
+        fake_logits: D's outputs on generated data.
+    """
+    squash = torch.sigmoid if kind in ("non_saturating", "minimax") else torch.nn.Identity()
+    return {
+        "train/D(x)": squash(real_logits.detach().float()).mean(),
+        "train/D(G(z))": squash(fake_logits.detach().float()).mean(),
+    }
