@@ -14,6 +14,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
+from lightning_gans.images import to_unit_range
 from lightning_gans.training import UserInputError
 
 
@@ -39,11 +40,6 @@ def check_data_matches(module: LightningModule, num_classes: int) -> None:
             f"the data has {data_classes} classes but model.num_classes is {num_classes}: "
             f"set --model.num_classes {data_classes}"
         )
-
-
-def to_unit_range(images: Tensor) -> Tensor:
-    """Map images from [-1, 1] to [0, 1] (clamped)."""
-    return ((images.float() + 1) / 2).clamp(0, 1)
 
 
 class SampleQuality:

@@ -280,10 +280,10 @@ class GAN(LightningModule):
         self.quality.update(self, batch, batch_idx)
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.quality.compute(self), sync_dist=False)
+        self.log_dict(self.quality.compute(self), sync_dist=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self.quality.update(self, batch, batch_idx)
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self.quality.compute(self, prefix="test"), sync_dist=False)
+        self.log_dict(self.quality.compute(self, prefix="test"), sync_dist=True)

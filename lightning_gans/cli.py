@@ -1,0 +1,159 @@
+"""The ``lightning-gans`` command: a LightningCLI over every family and data module, configured by YAML.
+
+    lightning-gans fit --config experiments/dcgan_mnist.yaml
+    lightning-gans fit --config experiments/dcgan_mnist.yaml --print_config
+    lightning-gans fit --model.help DCGAN                      # a family's arguments, from its docstring
+    lightning-gans predict --config experiments/cgan_mnist.yaml --ckpt_path runs/cgan_mnist/checkpoints/last.ckpt \
+        --predictions.output_dir samples/ --data.num_predict_samples 100
+
+What this adds to LightningCLI:
+- ``--log_to wandb|csv|tensorboard`` (default wandb, project ``lightning-gans``). Without a wandb account or
+  network, wandb runs offline and says so; it never waits on a login prompt.
+- Every file a run writes goes under ``--trainer.default_root_dir``: ``checkpoints/`` (``last.ckpt`` always
+  kept), ``samples/`` (PNG grids), ``wandb/`` or ``lightning_logs/``, and ``config.yaml``.
+- ``--checkpoint.*`` (ModelCheckpoint), ``--samples.*`` (SampleImages), ``--predictions.*`` (PredictionWriter).
+- Errors the user can fix are one line: ``lightning-gans: error: ...``.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Literal, Optional
+
+from jsonargparse import ArgumentError, Namespace
+from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+
+import datamodules  # noqa: F401  (registers the data modules for --data NAME)
+import lightning_gans  # noqa: F401  (registers the families for --model NAME)
+from datamodules import *  # noqa: F401,F403
+from lightning_gans.callbacks import PredictionWriter, SampleImages
+from lightning_gans.training import NonFiniteLossError, UserInputError
+
+LoggerName = Literal["wandb", "csv", "tensorboard"]
+
+
+def wandb_offline_reason(host: str = "api.wandb.ai", timeout: float = 3.0) -> Optional[str]:
+    """Why wandb must run offline (no account, no network), or ``None`` when it can go online.
+
+    Checks ``WANDB_MODE``, an API key (``WANDB_API_KEY`` or the ``~/.netrc`` entry that ``wandb login`` writes)
+    and a TCP connection to the wandb server, so a run without an account never blocks on a login prompt.
+    """
+    mode = os.environ.get("WANDB_MODE", "")
+    if mode in ("offline", "dryrun", "disabled"):
+        return f"WANDB_MODE={mode}"
+    has_key = bool(os.environ.get("WANDB_API_KEY"))
+    if not has_key:
+        try:
+            has_key = netrc.netrc().authenticators(host) is not None
+        except (FileNotFoundError, netrc.NetrcParseError, OSError):
+            has_key = False
+    if not has_key:
+        return "no wandb account found (set WANDB_API_KEY or run `wandb login`)"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return f"{host} is unreachable"
+    return None
+
+
+def logger_config(name: LoggerName, root_dir: str) -> Namespace:
+    """The LightningCLI config of the logger ``--log_to`` names, writing under ``root_dir``."""
+    if name == "wandb":
+        reason = wandb_offline_reason()
+        if reason and reason != "WANDB_MODE=disabled":
+            print(
+                f"lightning-gans: wandb runs offline: {reason}. The run is saved in {root_dir}/wandb/ "
+                "(upload it later with `wandb sync`).",
+                file=sys.stderr,
+            )
+        init_args = Namespace(project="lightning-gans", save_dir=root_dir, offline=reason is not None)
+        return Namespace(class_path="lightning.pytorch.loggers.WandbLogger", init_args=init_args)
+    if name == "csv":
+        return Namespace(class_path="lightning.pytorch.loggers.CSVLogger", init_args=Namespace(save_dir=root_dir))
+    return Namespace(class_path="lightning.pytorch.loggers.TensorBoardLogger", init_args=Namespace(save_dir=root_dir))
+
+
+def one_line(message: str) -> str:
+    """The gist of a jsonargparse error, which nests the reasons of every alternative it tried, on one line."""
+    lines = [line.strip().lstrip("- ") for line in message.splitlines() if line.strip()]
+    if not lines:
+        return "invalid arguments"
+    for i, line in enumerate(lines):
+        if line.startswith("Problem with given class_path"):
+            reason = [part.rstrip(":") for part in lines[i + 1 : i + 3] if not part.startswith("Given value")]
+            return ": ".join([lines[0].rstrip(":"), line.rstrip(":"), *reason])
+    return lines[0]
+
+
+def user_error_in(error: BaseException) -> Optional[Exception]:
+    """The user-fixable error that ``error`` was raised from, if any (jsonargparse wraps constructor errors)."""
+    while error is not None:
+        if isinstance(error, (UserInputError, FileNotFoundError)):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+class GanCLI(LightningCLI):
+    """LightningCLI with the project's logger choice, output layout and always-on callbacks."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument(
+            "--log_to",
+            type=LoggerName,
+            default="wandb",
+            help="Logger used when --trainer.logger is not given: wandb (offline without an account), csv "
+            "(metrics.csv; sample grids as PNG) or tensorboard (needs `pip install tensorboard`).",
+        )
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True})
+        parser.add_lightning_class_args(SampleImages, "samples")
+        parser.add_lightning_class_args(PredictionWriter, "predictions")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        trainer = config.trainer
+        root_dir = str(trainer.default_root_dir or os.getcwd())
+        trainer.default_root_dir = root_dir
+        if trainer.logger is None or trainer.logger is True:
+            trainer.logger = False if self.subcommand == "predict" else logger_config(config.log_to, root_dir)
+        if config.checkpoint.dirpath is None:
+            config.checkpoint.dirpath = str(Path(root_dir) / "checkpoints")
+
+
+def main(args: Optional[list[str]] = None) -> None:
+    """Entry point of the ``lightning-gans`` console script."""
+    try:
+        GanCLI(
+            LightningModule,
+            LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            auto_configure_optimizers=False,
+            seed_everything_default=0,
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"exit_on_error": False},  # bad arguments raise; reported below in one line
+            args=args,
+        )
+    except ArgumentError as error:
+        print(f"lightning-gans: error: {one_line(str(error))} (see `lightning-gans fit --help`)", file=sys.stderr)
+        raise SystemExit(2) from None
+    except NonFiniteLossError as error:
+        print(f"lightning-gans: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except (ValueError, FileNotFoundError) as error:
+        cause = user_error_in(error)
+        if cause is None:
+            raise
+        print(f"lightning-gans: error: {cause}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""A callback for the DDP test: every rank saves its final weights and the first latent noise it drew."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from lightning.pytorch import Callback
+
+from lightning_gans.training import latent_noise
+
+
+class SaveRankState(Callback):
+    """Writes ``<default_root_dir>/rank<r>.pt`` with the module's state dict and a noise draw of batch 0."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        noise = latent_noise(pl_module, (4, pl_module.hparams.latent_dim), batch_idx=0)
+        state = {k: v.detach().cpu() for k, v in pl_module.state_dict().items()}
+        torch.save({"state_dict": state, "noise": noise}, Path(trainer.default_root_dir) / f"rank{trainer.global_rank}.pt")
