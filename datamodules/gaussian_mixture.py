@@ -194,6 +194,10 @@ class GaussianMixtureDataModule(LightningDataModule):
             return []
         return eval_loader(self._require(self.val_set), self.batch_size, self.num_workers)
 
+    def test_dataloader(self) -> DataLoader | list:
+        """The held-out set again: ``lightning-gans test`` reports the validation metrics under ``test/``."""
+        return self.val_dataloader()
+
     def predict_dataloader(self) -> DataLoader:
         """Batches of int64 sample indices ``(B,)`` over ``torch.arange(num_predict_samples)``."""
         return index_loader(self.num_predict_samples, self.batch_size)

@@ -22,7 +22,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from jsonargparse import ArgumentError, Namespace
 from lightning.pytorch import LightningDataModule, LightningModule
@@ -106,10 +106,10 @@ class GanCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument(
             "--log_to",
-            type=LoggerName,
+            type=Union[LoggerName, list[LoggerName]],
             default="wandb",
-            help="Logger used when --trainer.logger is not given: wandb (offline without an account), csv "
-            "(metrics.csv; sample grids as PNG) or tensorboard (needs `pip install tensorboard`).",
+            help="Logger(s) used when --trainer.logger is not given: wandb (offline without an account), csv "
+            "(metrics.csv; sample grids as PNG) or tensorboard (needs `pip install tensorboard`); e.g. [wandb, csv].",
         )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
@@ -122,7 +122,8 @@ class GanCLI(LightningCLI):
         root_dir = str(trainer.default_root_dir or os.getcwd())
         trainer.default_root_dir = root_dir
         if trainer.logger is None or trainer.logger is True:
-            trainer.logger = False if self.subcommand == "predict" else logger_config(config.log_to, root_dir)
+            names = [config.log_to] if isinstance(config.log_to, str) else list(config.log_to)
+            trainer.logger = False if self.subcommand == "predict" else [logger_config(name, root_dir) for name in names]
         if config.checkpoint.dirpath is None:
             config.checkpoint.dirpath = str(Path(root_dir) / "checkpoints")
 

@@ -43,9 +43,9 @@ from lightning_gans.training import (
     UserInputError,
     check_finite,
     configure_ddp,
+    configure_gan_optimizers,
     discriminator_outputs,
     latent_noise,
-    make_optimizer,
     not_counted_in_global_step,
     step_lr_schedulers,
 )
@@ -204,14 +204,7 @@ class DCGAN(LightningModule):
         check_data_matches(self, num_classes=0)
 
     def configure_optimizers(self):
-        adam = {"lr": 2e-4, "betas": (0.5, 0.999)}  # Sec. 4
-        generator_factory, discriminator_factory = self.optimizer_factories
-        optimizers = [
-            make_optimizer(generator_factory, self.generator.parameters(), adam),
-            make_optimizer(discriminator_factory, self.discriminator.parameters(), adam),
-        ]
-        schedulers = [factory(opt) for factory, opt in zip(self.scheduler_factories, optimizers) if factory]
-        return optimizers, schedulers
+        return configure_gan_optimizers(self, adam={"lr": 2e-4, "betas": (0.5, 0.999)})  # Sec. 4
 
     def configure_callbacks(self) -> list:
         return [ReproducibleEpochs()]

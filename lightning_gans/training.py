@@ -27,6 +27,7 @@ __all__ = [
     "UserInputError",
     "check_finite",
     "configure_ddp",
+    "configure_gan_optimizers",
     "epoch_seed",
     "latent_noise",
     "make_optimizer",
@@ -166,6 +167,23 @@ def make_optimizer(optimizer_factory, parameters: Iterable[nn.Parameter], defaul
     if optimizer_factory is None:
         return torch.optim.Adam(parameters, **default)
     return optimizer_factory(parameters)
+
+
+def configure_gan_optimizers(module: LightningModule, adam: dict) -> tuple[list, list]:
+    """``([opt_g, opt_d], schedulers)`` for ``configure_optimizers``, from the family's YAML factories.
+
+    Args:
+        module: a family with ``generator``, ``discriminator``, ``optimizer_factories`` (G, D) and
+            ``scheduler_factories`` (G, D); a ``None`` factory means the paper's Adam / no scheduler.
+        adam: the paper's Adam keyword arguments.
+    """
+    generator_factory, discriminator_factory = module.optimizer_factories
+    optimizers = [
+        make_optimizer(generator_factory, module.generator.parameters(), adam),
+        make_optimizer(discriminator_factory, module.discriminator.parameters(), adam),
+    ]
+    schedulers = [factory(opt) for factory, opt in zip(module.scheduler_factories, optimizers) if factory is not None]
+    return optimizers, schedulers
 
 
 SchedulerInterval = Literal["epoch", "step"]

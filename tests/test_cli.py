@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,7 @@ def read_wandb_records(path: Path) -> list[bytes]:
 
 
 def test_wandb_offline_run_holds_image_grids_and_scalars(tmp_path, monkeypatch):
+    import wandb
     from wandb.proto import wandb_internal_pb2
 
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -142,15 +144,25 @@ def test_wandb_offline_run_holds_image_grids_and_scalars(tmp_path, monkeypatch):
     main(["fit", "--config", str(REPO / "experiments/quickstart.yaml"), "--trainer.default_root_dir", str(root),
           "--log_to", "wandb", "--trainer.max_steps", "4", "--trainer.log_every_n_steps", "1", "--samples.every_n_steps", "2",
           "--data.num_train", "256", "--data.num_val", "64", *QUIET])
+    wandb.finish()  # flush the offline run as the process exit would
     run_dir = next((root / "wandb").glob("offline-run-*"))
     assert len(list((run_dir / "files" / "media" / "images").glob("samples_*.png"))) >= 2
+    records = []
+    for _ in range(60):  # wandb's service writes the file asynchronously; its last record is "exit"
+        records = []
+        for raw in read_wandb_records(next(run_dir.glob("*.wandb"))):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(raw)
+            records.append(record)
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            break
+        time.sleep(0.5)
     history = {}
-    for raw in read_wandb_records(next(run_dir.glob("*.wandb"))):
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(raw)
+    for record in records:
         if record.WhichOneof("record_type") == "history":
             for item in record.history.item:
                 history.setdefault(item.key or item.nested_key[0], []).append(json.loads(item.value_json))
+    assert {"train/loss_d", "train/D(G(z))", "train/lr_d"} <= history.keys(), sorted(history)
     assert all(isinstance(v, float) for v in history["train/loss_d"] + history["train/D(G(z))"] + history["train/lr_d"])
     assert len(history["trainer/global_step"]) >= 4  # a row per logged step
     assert history["samples"].count("images/separated") >= 2  # the two sample grids, as wandb image entries

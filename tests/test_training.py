@@ -106,3 +106,54 @@ def test_latent_noise_differs_per_rank_and_batch_and_repeats():
     assert not torch.equal(a, latent_noise(Fake(1), (4, 3), batch_idx=0))
     assert not torch.equal(a, latent_noise(Fake(0), (4, 3), batch_idx=1))
     assert epoch_seed(0) != epoch_seed(1)
+
+
+def test_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path):
+    from lightning.pytorch import Callback
+
+    from lightning_gans.training import NonFiniteLossError
+
+    class PoisonDiscriminator(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.global_step == 3:
+                with torch.no_grad():
+                    next(pl_module.discriminator.parameters()).fill_(float("nan"))
+
+    seed_everything(0)
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_last=True)
+    with pytest.raises(NonFiniteLossError, match="loss_d is nan at generator step 3"):
+        fit(tmp_path, build("DCGAN"), max_epochs=2, callbacks=[checkpoints, PoisonDiscriminator()])
+    last = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 3
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_optimizers_and_schedulers_from_yaml_and_paper_defaults(tmp_path):
+    from lightning.pytorch import LightningDataModule, LightningModule
+
+    from lightning_gans.cli import GanCLI
+
+    config = tmp_path / "opt.yaml"
+    config.write_text(
+        """
+model:
+  class_path: lightning_gans.DCGAN
+  init_args:
+    image_size: 28
+    generator_optimizer:
+      class_path: torch.optim.SGD
+      init_args: {lr: 0.1, momentum: 0.5}
+    generator_lr_scheduler:
+      class_path: torch.optim.lr_scheduler.StepLR
+      init_args: {step_size: 10, gamma: 0.1}
+data:
+  class_path: datamodules.GaussianMixtureDataModule
+"""
+    )
+    cli = GanCLI(LightningModule, LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+                 auto_configure_optimizers=False, run=False, args=["--config", str(config), "--trainer.logger", "false"])
+    (opt_g, opt_d), (scheduler_g,) = cli.model.configure_optimizers()
+    assert isinstance(opt_g, torch.optim.SGD) and opt_g.defaults["lr"] == 0.1 and opt_g.defaults["momentum"] == 0.5
+    assert isinstance(opt_d, torch.optim.Adam)  # the paper's, not SGD's arguments carried over
+    assert opt_d.defaults["lr"] == 2e-4 and opt_d.defaults["betas"] == (0.5, 0.999) and opt_d.defaults["weight_decay"] == 0
+    assert isinstance(scheduler_g, torch.optim.lr_scheduler.StepLR) and scheduler_g.step_size == 10
