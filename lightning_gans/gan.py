@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from lightning_gans.ema import GeneratorEMA
 from lightning_gans.evaluation import SampleQuality, check_data_matches
-from lightning_gans.losses import AdversarialLoss, discriminator_loss, generator_loss
+from lightning_gans.losses import AdversarialLoss, discriminator_loss, generator_loss, gradient_penalty
 from lightning_gans.training import (
     ReproducibleEpochs,
     SchedulerInterval,
@@ -141,6 +141,9 @@ class GAN(LightningModule):
             formulations of ``lightning_gans.losses`` are accepted too.
         n_critic: discriminator steps per generator step (Algorithm 1's k; paper: 1). With k > 1 each batch
             updates D and every k-th batch also updates G.
+        gradient_penalty_weight: lambda of the WGAN-GP penalty E[(||grad D(x_hat)||_2 - 1)^2] added to D's loss
+            (Gulrajani et al. 2017, arXiv:1704.00028, eq. 3; paper: 10 with ``adversarial_loss: wasserstein``
+            and ``n_critic: 5``). 0 (default) turns it off; the Wasserstein loss requires it.
         packing: PacGAN packing degree m (1 = plain GAN; PacGAN used 2-4). The batch size must be a multiple.
         ema_decay: decay of a generator EMA used for sampling; ``None`` (default) turns it off.
         generator_optimizer: optimizer for G; ``None`` is Adam(lr=2e-4, betas=(0.5, 0.999)). The 2014 paper used
@@ -166,6 +169,7 @@ class GAN(LightningModule):
         output_activation: OutputActivation = "tanh",
         adversarial_loss: AdversarialLoss = "non_saturating",
         n_critic: int = 1,
+        gradient_penalty_weight: float = 0.0,
         packing: int = 1,
         ema_decay: Optional[float] = None,
         generator_optimizer: Optional[OptimizerCallable] = None,
@@ -181,6 +185,10 @@ class GAN(LightningModule):
         self.automatic_optimization = False
         if n_critic < 1 or packing < 1:
             raise UserInputError(f"n_critic ({n_critic}) and packing ({packing}) must be >= 1")
+        if adversarial_loss == "wasserstein" and gradient_penalty_weight <= 0:
+            raise UserInputError(
+                "adversarial_loss wasserstein needs a Lipschitz critic: set model.gradient_penalty_weight (WGAN-GP: 10)"
+            )
         self.num_classes = 0
         self.sample_shape = tuple(sample_shape)
         self.generator = MLPGenerator(latent_dim, generator_hidden, self.sample_shape, output_activation)
@@ -242,6 +250,9 @@ class GAN(LightningModule):
             real_logits = self.discriminator(real)
             fake_logits = self.discriminator(fake.detach())
             loss_d = discriminator_loss(loss, real_logits, fake_logits)
+            if self.hparams.gradient_penalty_weight > 0:  # WGAN-GP, eq. 3: lambda * E[(||grad D(x_hat)|| - 1)^2]
+                penalty = gradient_penalty(self.discriminator, real, fake.detach())
+                loss_d = loss_d + self.hparams.gradient_penalty_weight * penalty
             check_finite(self.global_step, loss_d=loss_d)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)

@@ -20,6 +20,11 @@ FAMILIES = {
         GAN,
         dict(sample_shape=[2], latent_dim=2, generator_hidden=[16], discriminator_hidden=[8], output_activation="identity", packing=2),
     ),
+    "GAN-WGAN-GP": (
+        GAN,
+        dict(sample_shape=[2], latent_dim=2, generator_hidden=[16], discriminator_hidden=[8], output_activation="identity",
+             adversarial_loss="wasserstein", gradient_penalty_weight=10.0, dropout=0.0),
+    ),
     "DCGAN": (DCGAN, dict(channels=1, image_size=8, latent_dim=4, generator_width=4, discriminator_width=4)),
     "DCGAN-28": (DCGAN, dict(channels=1, image_size=28, latent_dim=4, generator_width=2, discriminator_width=2)),
     "CGAN": (CGAN, dict(num_classes=3, sample_shape=[1, 8, 8], latent_dim=4, generator_hidden=[16, 16], discriminator_hidden=[8, 8])),
@@ -89,7 +94,11 @@ def test_training_step_updates_both_players_and_isolates_gradients(name, tmp_pat
     # D step: every D parameter gets a gradient, G none (its output was detached)
     g_grads, d_grads = grads_after_backward[0]
     assert all(g is None for g in g_grads)
-    assert all(g is not None and g.abs().sum() > 0 for g in d_grads), "a D parameter got no gradient"
+    assert all(g is not None for g in d_grads), "a D parameter got no gradient"
+    # E[D(fake)] - E[D(real)] (and its penalty) does not depend on D's last bias: its gradient is exactly 0
+    shift_invariant = model.hparams.adversarial_loss == "wasserstein"
+    last_bias = len(d_grads) - 1 if shift_invariant else None
+    assert all(g.abs().sum() > 0 for i, g in enumerate(d_grads) if i != last_bias), "a D parameter got a zero gradient"
     # G step: every G parameter gets a gradient, and D's gradients are untouched (D is frozen)
     g_grads, d_grads_after_g = grads_after_backward[1]
     assert all(g is not None and g.abs().sum() > 0 for g in g_grads), "a G parameter got no gradient"
@@ -205,3 +214,8 @@ def test_cgan_samples_follow_labels():
     assert not torch.allclose(a, b)  # the label changes the image
     with pytest.raises(ValueError, match="labels must be 2 integers"):
         model.sample(2, labels=torch.tensor([0, 7]))
+
+
+def test_wasserstein_needs_a_gradient_penalty():
+    with pytest.raises(UserInputError, match="needs a Lipschitz critic"):
+        GAN(adversarial_loss="wasserstein")
