@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 quickstart: $(STAMP)
-	$(VENV)/bin/lightning-gans fit --config experiments/quickstart.yaml
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/lightning-gans fit --config experiments/quickstart.yaml
 	@echo "quickstart done: sample grids in runs/quickstart/samples/, metrics in runs/quickstart/lightning_logs/version_*/metrics.csv, checkpoints in runs/quickstart/checkpoints/"
 
 test: $(STAMP)
