@@ -1,6 +1,6 @@
 """Class accuracy of the CGAN experiment: does ``sample(n, labels=k)`` draw the digit k?
 
-Run from the repository root, after ``benchmarks/mnist_classifier.py`` (about 15 minutes on one thread)::
+Run from the repository root, after ``benchmarks/mnist_classifier.py`` (about 10-15 minutes on one thread)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cgan_mnist_accuracy.py --data_dir /path/to/mnist \
         --classifier /tmp/mnist_classifier.pt --out_dir /tmp/cgan_mnist_accuracy

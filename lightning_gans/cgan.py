@@ -37,6 +37,7 @@ from lightning_gans.training import (
     SchedulerInterval,
     UserInputError,
     check_finite,
+    clip_gradient_norm,
     configure_ddp,
     configure_gan_optimizers,
     discriminator_outputs,
@@ -124,6 +125,8 @@ class CGAN(LightningModule):
         generator_lr_scheduler: LR scheduler for G's optimizer, or ``None``.
         discriminator_lr_scheduler: LR scheduler for D's optimizer, or ``None``.
         lr_scheduler_interval: step the schedulers every ``epoch`` or every generator ``step``.
+        gradient_clip_norm: clip each network's gradient to this total L2 norm before its optimizer step, on the
+            unscaled gradients under ``16-mixed``; ``None`` (default, as in the paper) does not clip.
         fid_features: FID feature extractor at validation: ``auto`` (Inception if its weights are on disk, else
             off with a notice), ``inception``, ``none``, or a classifier checkpoint path.
         num_eval_samples: samples generated at validation for the data module's own score, if it has one.
@@ -144,12 +147,15 @@ class CGAN(LightningModule):
         generator_lr_scheduler: Optional[LRSchedulerCallable] = None,
         discriminator_lr_scheduler: Optional[LRSchedulerCallable] = None,
         lr_scheduler_interval: SchedulerInterval = "epoch",
+        gradient_clip_norm: Optional[float] = None,
         fid_features: str = "auto",
         num_eval_samples: int = 2500,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=[name for name in locals() if name.endswith(("_optimizer", "_scheduler"))])
         self.automatic_optimization = False
+        if gradient_clip_norm is not None and gradient_clip_norm <= 0:
+            raise UserInputError(f"model.gradient_clip_norm must be > 0 or null (no clipping), got {gradient_clip_norm}")
         if num_classes < 2:
             raise UserInputError(f"model.num_classes must be >= 2 for a conditional GAN, got {num_classes}")
         self.num_classes = num_classes
@@ -236,6 +242,9 @@ class CGAN(LightningModule):
                 "train/lr_d": opt_d.param_groups[0]["lr"],
             }
         )
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        clip_gradient_norm(optimizer, self.hparams.gradient_clip_norm)  # gradients are unscaled here under AMP
 
     def on_train_epoch_end(self) -> None:
         step_lr_schedulers(self, self.hparams.lr_scheduler_interval, now="epoch")

@@ -119,6 +119,14 @@ class GanCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer
+        if trainer.gradient_clip_val is not None:  # Lightning raises deep inside fit: manual optimization
+            raise UserInputError(
+                "trainer.gradient_clip_val does not apply to GANs (manual optimization): set model.gradient_clip_norm"
+            )
+        if trainer.accumulate_grad_batches not in (None, 1):
+            raise UserInputError(
+                "trainer.accumulate_grad_batches does not apply to GANs (manual optimization): raise data.batch_size"
+            )
         root_dir = str(trainer.default_root_dir or os.getcwd())
         trainer.default_root_dir = root_dir
         if trainer.logger is None or trainer.logger is True:

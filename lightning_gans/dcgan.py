@@ -42,6 +42,7 @@ from lightning_gans.training import (
     SchedulerInterval,
     UserInputError,
     check_finite,
+    clip_gradient_norm,
     configure_ddp,
     configure_gan_optimizers,
     discriminator_outputs,
@@ -141,6 +142,8 @@ class DCGAN(LightningModule):
         generator_lr_scheduler: LR scheduler for G's optimizer, or ``None`` (paper: constant).
         discriminator_lr_scheduler: LR scheduler for D's optimizer, or ``None`` (paper: constant).
         lr_scheduler_interval: step the schedulers every ``epoch`` or every generator ``step``.
+        gradient_clip_norm: clip each network's gradient to this total L2 norm before its optimizer step, on the
+            unscaled gradients under ``16-mixed``; ``None`` (default, as in the paper) does not clip.
         fid_features: FID feature extractor at validation: ``auto`` (Inception if its weights are on disk, else
             off with a notice), ``inception``, ``none``, or a classifier checkpoint path.
         num_eval_samples: samples generated at validation for the data module's own score, if it has one.
@@ -160,12 +163,15 @@ class DCGAN(LightningModule):
         generator_lr_scheduler: Optional[LRSchedulerCallable] = None,
         discriminator_lr_scheduler: Optional[LRSchedulerCallable] = None,
         lr_scheduler_interval: SchedulerInterval = "epoch",
+        gradient_clip_norm: Optional[float] = None,
         fid_features: str = "auto",
         num_eval_samples: int = 2500,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=[name for name in locals() if name.endswith(("_optimizer", "_scheduler"))])
         self.automatic_optimization = False
+        if gradient_clip_norm is not None and gradient_clip_norm <= 0:
+            raise UserInputError(f"model.gradient_clip_norm must be > 0 or null (no clipping), got {gradient_clip_norm}")
         self.num_classes = 0
         self.sample_shape = (channels, image_size, image_size)
         self.generator = DCGANGenerator(latent_dim, channels, image_size, generator_width)
@@ -247,6 +253,9 @@ class DCGAN(LightningModule):
                 "train/lr_d": opt_d.param_groups[0]["lr"],
             }
         )
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        clip_gradient_norm(optimizer, self.hparams.gradient_clip_norm)  # gradients are unscaled here under AMP
 
     def on_train_epoch_end(self) -> None:
         step_lr_schedulers(self, self.hparams.lr_scheduler_interval, now="epoch")

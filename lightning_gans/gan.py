@@ -40,6 +40,7 @@ from lightning_gans.training import (
     SchedulerInterval,
     UserInputError,
     check_finite,
+    clip_gradient_norm,
     configure_ddp,
     configure_gan_optimizers,
     discriminator_outputs,
@@ -152,6 +153,8 @@ class GAN(LightningModule):
         generator_lr_scheduler: LR scheduler for G's optimizer, or ``None``.
         discriminator_lr_scheduler: LR scheduler for D's optimizer, or ``None``.
         lr_scheduler_interval: step the schedulers every ``epoch`` or every generator ``step``.
+        gradient_clip_norm: clip each network's gradient to this total L2 norm before its optimizer step, on the
+            unscaled gradients under ``16-mixed``; ``None`` (default, as in the paper) does not clip.
         fid_features: feature extractor for FID at validation (images only): ``auto`` (Inception if its weights
             are on disk, else off with a notice), ``inception``, ``none``, or the path of a classifier checkpoint
             (``benchmarks/mnist_classifier.py`` writes one).
@@ -177,12 +180,15 @@ class GAN(LightningModule):
         generator_lr_scheduler: Optional[LRSchedulerCallable] = None,
         discriminator_lr_scheduler: Optional[LRSchedulerCallable] = None,
         lr_scheduler_interval: SchedulerInterval = "epoch",
+        gradient_clip_norm: Optional[float] = None,
         fid_features: str = "auto",
         num_eval_samples: int = 2500,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=[name for name in locals() if name.endswith(("_optimizer", "_scheduler"))])
         self.automatic_optimization = False
+        if gradient_clip_norm is not None and gradient_clip_norm <= 0:
+            raise UserInputError(f"model.gradient_clip_norm must be > 0 or null (no clipping), got {gradient_clip_norm}")
         if n_critic < 1 or packing < 1:
             raise UserInputError(f"n_critic ({n_critic}) and packing ({packing}) must be >= 1")
         if adversarial_loss == "wasserstein" and gradient_penalty_weight <= 0:
@@ -275,6 +281,9 @@ class GAN(LightningModule):
         logs["train/lr_g"] = opt_g.param_groups[0]["lr"]
         logs["train/lr_d"] = opt_d.param_groups[0]["lr"]
         self.log_dict(logs, prog_bar=False)
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        clip_gradient_norm(optimizer, self.hparams.gradient_clip_norm)  # gradients are unscaled here under AMP
 
     def on_train_epoch_end(self) -> None:
         step_lr_schedulers(self, self.hparams.lr_scheduler_interval, now="epoch")

@@ -208,6 +208,23 @@ def step_lr_schedulers(module: LightningModule, interval: SchedulerInterval, now
         scheduler.step()
 
 
+def clip_gradient_norm(optimizer: torch.optim.Optimizer, max_norm: float | None) -> None:
+    """Clip the gradients of ``optimizer``'s parameters to a total L2 norm of ``max_norm`` (``None``: no-op).
+
+    Call it from ``LightningModule.on_before_optimizer_step``. Lightning calls that hook inside ``opt.step()``
+    after the ``16-mixed`` GradScaler has unscaled the gradients (and after DDP has averaged them), so the norm is
+    the true one. Clipping right after ``manual_backward`` would clip scaled gradients (Lightning issue #18089).
+
+    Args:
+        optimizer: the optimizer about to step (one network's parameters).
+        max_norm: the largest total gradient norm allowed, or ``None`` to leave the gradients alone.
+    """
+    if max_norm is None:
+        return
+    parameters = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # DDP and failures.
 # ---------------------------------------------------------------------------------------------------------------

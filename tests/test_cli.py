@@ -189,6 +189,8 @@ BAD_INPUTS = {
     "image size DCGAN cannot make": (["--model.image_size", "48", "--data.image_size", "48"], "model.image_size 48 cannot be made"),
     "model and data sizes differ": (["--model.image_size", "32"], "model.sample_shape is [1, 32, 32]"),
     "missing data dir, no download": (["--data.data_dir", "{tmp}/nothing", "--data.download", "false"], "MNIST train split not found in"),
+    "trainer clipping (manual optimization)": (["--trainer.gradient_clip_val", "1.0"], "set model.gradient_clip_norm"),
+    "non-positive clip norm": (["--model.gradient_clip_norm", "0"], "model.gradient_clip_norm must be > 0"),
 }
 
 

@@ -157,3 +157,39 @@ data:
     assert isinstance(opt_d, torch.optim.Adam)  # the paper's, not SGD's arguments carried over
     assert opt_d.defaults["lr"] == 2e-4 and opt_d.defaults["betas"] == (0.5, 0.999) and opt_d.defaults["weight_decay"] == 0
     assert isinstance(scheduler_g, torch.optim.lr_scheduler.StepLR) and scheduler_g.step_size == 10
+
+
+def clip_precision(name: str) -> dict:
+    """Trainer arguments for a precision; ``16-mixed+scaler`` is fp16 autocast with a real GradScaler on CPU."""
+    if name == "16-mixed+scaler":  # Lightning turns plain "16-mixed" into bf16 on CPU: build the plugin ourselves
+        from lightning.pytorch.plugins.precision import MixedPrecision
+
+        return {"plugins": [MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu", init_scale=2.0**10))]}
+    return {"precision": name}
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed+scaler"])
+@pytest.mark.parametrize("family", ["GAN", "DCGAN", "CGAN"])
+def test_gradient_clipping_acts_on_unscaled_gradients(family, precision, tmp_path):
+    """With SGD(lr=1) one step moves each network by exactly its clipped gradient: norm == max_norm.
+
+    Clipping the gradients while still multiplied by the GradScaler's 1024 would move them 1024x less; not
+    clipping moves them by the raw gradient norm, which is far larger than ``max_norm`` here.
+    """
+    max_norm = 1e-4
+    moved = {}
+    for clip in (None, max_norm):
+        seed_everything(3)
+        model = build(family)
+        model.hparams.gradient_clip_norm = clip
+        model.optimizer_factories = (functools.partial(torch.optim.SGD, lr=1.0),) * 2
+        model.scheduler_factories = (None, None)
+        before = {name: p.detach().clone() for name, p in model.named_parameters()}
+        fit(tmp_path / str(clip), model, max_epochs=1, max_steps=1, **clip_precision(precision))
+        moved[clip] = {
+            net: torch.cat([(p.detach() - before[name]).flatten() for name, p in model.named_parameters() if name.startswith(net + ".")]).norm().item()
+            for net in ("generator", "discriminator")
+        }
+    for net in ("generator", "discriminator"):
+        assert moved[None][net] > 10 * max_norm, f"{net}: the raw gradient is too small for this test"
+        assert moved[max_norm][net] == pytest.approx(max_norm, rel=1e-3), f"{net} moved {moved[max_norm][net]}"
