@@ -1,7 +1,7 @@
 """Classifier-feature FID of DCGAN on MNIST: our recommended config against pytorch/examples' canonical one.
 
-Run from the repository root, after ``benchmarks/mnist_classifier.py`` (about 30 minutes on one thread: the
-canonical 64 px run is 469 steps at ~1.7 s/step, each of the three 'ours' runs ~5 minutes)::
+Run from the repository root, after ``benchmarks/mnist_classifier.py`` (about 55 minutes on one thread: the
+canonical 64 px run is 469 steps at ~1.7 s/step, each of the three 'ours' runs ~12 minutes)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dcgan_mnist_fid.py --data_dir /path/to/mnist \
         --classifier /tmp/mnist_classifier.pt --out_dir /tmp/dcgan_mnist_fid
