@@ -37,6 +37,7 @@ from lightning_gans.training import (
     SchedulerInterval,
     UserInputError,
     check_finite,
+    check_gradient_clip_norm,
     clip_gradient_norm,
     configure_ddp,
     configure_gan_optimizers,
@@ -154,8 +155,7 @@ class CGAN(LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=[name for name in locals() if name.endswith(("_optimizer", "_scheduler"))])
         self.automatic_optimization = False
-        if gradient_clip_norm is not None and gradient_clip_norm <= 0:
-            raise UserInputError(f"model.gradient_clip_norm must be > 0 or null (no clipping), got {gradient_clip_norm}")
+        check_gradient_clip_norm(gradient_clip_norm)
         if num_classes < 2:
             raise UserInputError(f"model.num_classes must be >= 2 for a conditional GAN, got {num_classes}")
         self.num_classes = num_classes

@@ -42,6 +42,7 @@ from lightning_gans.training import (
     SchedulerInterval,
     UserInputError,
     check_finite,
+    check_gradient_clip_norm,
     clip_gradient_norm,
     configure_ddp,
     configure_gan_optimizers,
@@ -170,8 +171,7 @@ class DCGAN(LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=[name for name in locals() if name.endswith(("_optimizer", "_scheduler"))])
         self.automatic_optimization = False
-        if gradient_clip_norm is not None and gradient_clip_norm <= 0:
-            raise UserInputError(f"model.gradient_clip_norm must be > 0 or null (no clipping), got {gradient_clip_norm}")
+        check_gradient_clip_norm(gradient_clip_norm)
         self.num_classes = 0
         self.sample_shape = (channels, image_size, image_size)
         self.generator = DCGANGenerator(latent_dim, channels, image_size, generator_width)

@@ -40,6 +40,7 @@ from lightning_gans.training import (
     SchedulerInterval,
     UserInputError,
     check_finite,
+    check_gradient_clip_norm,
     clip_gradient_norm,
     configure_ddp,
     configure_gan_optimizers,
@@ -187,8 +188,7 @@ class GAN(LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=[name for name in locals() if name.endswith(("_optimizer", "_scheduler"))])
         self.automatic_optimization = False
-        if gradient_clip_norm is not None and gradient_clip_norm <= 0:
-            raise UserInputError(f"model.gradient_clip_norm must be > 0 or null (no clipping), got {gradient_clip_norm}")
+        check_gradient_clip_norm(gradient_clip_norm)
         if n_critic < 1 or packing < 1:
             raise UserInputError(f"n_critic ({n_critic}) and packing ({packing}) must be >= 1")
         if adversarial_loss == "wasserstein" and gradient_penalty_weight <= 0:

@@ -208,6 +208,12 @@ def step_lr_schedulers(module: LightningModule, interval: SchedulerInterval, now
         scheduler.step()
 
 
+def check_gradient_clip_norm(max_norm: float | None) -> None:
+    """Raise a one-line ``UserInputError`` unless ``model.gradient_clip_norm`` is ``None`` or > 0."""
+    if max_norm is not None and max_norm <= 0:
+        raise UserInputError(f"model.gradient_clip_norm must be > 0 or null (no clipping), got {max_norm}")
+
+
 def clip_gradient_norm(optimizer: torch.optim.Optimizer, max_norm: float | None) -> None:
     """Clip the gradients of ``optimizer``'s parameters to a total L2 norm of ``max_norm`` (``None``: no-op).
 
