@@ -4,7 +4,7 @@ Every data module yields ``(x, y)`` batches (``x`` float32, ``y`` int64 labels `
 int64 sample indices; the helpers here build those loaders the same way for all of them.
 """
 
-from lightning_gans.training import UserInputError  # noqa: I001  (a ValueError the CLI reports in one line)
+from lightning_gans.errors import UserInputError  # noqa: I001  (a ValueError the CLI reports in one line)
 import numpy as np
 import torch
 from torch import Tensor

@@ -9,7 +9,7 @@ and VEEGAN: Reducing mode collapse in GANs using implicit variational learning (
 arXiv 1705.07761, Table 1).
 """
 
-from lightning_gans.training import UserInputError  # noqa: I001  (a ValueError the CLI reports in one line)
+from lightning_gans.errors import UserInputError  # noqa: I001  (a ValueError the CLI reports in one line)
 import math
 from typing import Literal
 

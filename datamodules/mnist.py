@@ -5,7 +5,7 @@ not (``t10k-images-idx3-ubyte``). Only the two files of the split in use are nee
 10,000-image test split works with ``train_split="test"``.
 """
 
-from lightning_gans.training import UserInputError  # noqa: I001  (a ValueError the CLI reports in one line)
+from lightning_gans.errors import UserInputError  # noqa: I001  (a ValueError the CLI reports in one line)
 import gzip
 import socket
 from pathlib import Path

@@ -7,7 +7,7 @@ blur, in batched tensor ops (kornia). Fonts: Pillow's built-in scalable font (Ai
 ``data_dir``, and the fonts installed in the standard system folders (none are required).
 """
 
-from lightning_gans.training import UserInputError  # noqa: I001  (a ValueError the CLI reports in one line)
+from lightning_gans.errors import UserInputError  # noqa: I001  (a ValueError the CLI reports in one line)
 import math
 import warnings
 from pathlib import Path

@@ -33,7 +33,7 @@ import datamodules  # noqa: F401  (registers the data modules for --data NAME)
 import lightning_gans  # noqa: F401  (registers the families for --model NAME)
 from datamodules import *  # noqa: F401,F403
 from lightning_gans.callbacks import PredictionWriter, SampleImages
-from lightning_gans.training import NonFiniteLossError, UserInputError
+from lightning_gans.errors import NonFiniteLossError, UserInputError
 
 LoggerName = Literal["wandb", "csv", "tensorboard"]
 

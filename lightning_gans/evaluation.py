@@ -15,7 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from lightning_gans.images import to_unit_range
-from lightning_gans.training import UserInputError
+from lightning_gans.errors import UserInputError
 
 
 def check_data_matches(module: LightningModule, num_classes: int) -> None:

@@ -22,6 +22,8 @@ from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
+from lightning_gans.errors import NonFiniteLossError, UserInputError  # re-exported for older imports
+
 __all__ = [
     "NonFiniteLossError",
     "UserInputError",
@@ -36,14 +38,6 @@ __all__ = [
     "reseed_for_epoch",
     "step_lr_schedulers",
 ]
-
-
-class UserInputError(ValueError):
-    """A configuration or data problem the user can fix; the CLI prints it as one line."""
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; training stops before the bad update touches the weights."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
