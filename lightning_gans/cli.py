@@ -17,6 +17,7 @@ What this adds to LightningCLI:
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
 import socket
@@ -79,15 +80,43 @@ def logger_config(name: LoggerName, root_dir: str) -> Namespace:
     return Namespace(class_path="lightning.pytorch.loggers.TensorBoardLogger", init_args=Namespace(save_dir=root_dir))
 
 
+class _WithoutLitLoggerTip(logging.Filter):
+    """Drops Lightning 2.6's "💡 Tip: ... try installing litlogger" advert, printed at the start of every run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def silence_litlogger_tip() -> None:
+    """Install :class:`_WithoutLitLoggerTip` on the loggers Lightning's ``rank_zero_info`` writes to."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _WithoutLitLoggerTip) for f in logger.filters):
+            logger.addFilter(_WithoutLitLoggerTip())
+
+
 def one_line(message: str) -> str:
-    """The gist of a jsonargparse error, which nests the reasons of every alternative it tried, on one line."""
+    """The gist of a jsonargparse error, which nests the reasons of every alternative it tried, on one line.
+
+    For ``--model`` / ``--data`` the alternatives are the chosen class and ``None``; the ``None`` branch's
+    "Expected a <class 'NoneType'>" says nothing to the user, so only the chosen class's reason is kept, with a
+    pointer to that class's ``--help``.
+    """
     lines = [line.strip().lstrip("- ") for line in message.splitlines() if line.strip()]
     if not lines:
         return "invalid arguments"
     for i, line in enumerate(lines):
         if line.startswith("Problem with given class_path"):
-            reason = [part.rstrip(":") for part in lines[i + 1 : i + 3] if not part.startswith("Given value")]
-            return ": ".join([lines[0].rstrip(":"), line.rstrip(":"), *reason])
+            reasons = [
+                part.rstrip(":")
+                for part in lines[i + 1 : i + 3]
+                if not part.startswith(("Given value", "Expected a <class 'NoneType'>"))
+            ]
+            key = lines[0].rstrip(":").removeprefix("Parser key ").strip('"')
+            class_path = line.split("'")[1] if line.count("'") >= 2 else ""
+            where = f"{key} {class_path}".strip()
+            hint = f" (see `lightning-gans fit --{key}.help {class_path.rsplit('.', 1)[-1]}`)" if class_path else ""
+            return f"{where}: {'; '.join(reasons) or 'invalid value'}{hint}"
     return lines[0]
 
 
@@ -138,6 +167,7 @@ class GanCLI(LightningCLI):
 
 def main(args: Optional[list[str]] = None) -> None:
     """Entry point of the ``lightning-gans`` console script."""
+    silence_litlogger_tip()
     try:
         GanCLI(
             LightningModule,
@@ -151,7 +181,9 @@ def main(args: Optional[list[str]] = None) -> None:
             args=args,
         )
     except ArgumentError as error:
-        print(f"lightning-gans: error: {one_line(str(error))} (see `lightning-gans fit --help`)", file=sys.stderr)
+        reason = one_line(str(error))
+        hint = "" if "--help" in reason or ".help " in reason else " (see `lightning-gans fit --help`)"
+        print(f"lightning-gans: error: {reason}{hint}", file=sys.stderr)
         raise SystemExit(2) from None
     except NonFiniteLossError as error:
         print(f"lightning-gans: error: {error}", file=sys.stderr)

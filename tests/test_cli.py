@@ -218,8 +218,25 @@ def test_bad_input_is_one_clear_line(case, tmp_path, mnist_dir):
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("lightning-gans: error:")]
     assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and "NoneType" not in result.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_unknown_model_key_points_at_the_family_help(tmp_path):
+    result = run_cli("fit", "--config", "experiments/quickstart.yaml", "--model.bogus", "3")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "lightning-gans: error: model lightning_gans.CGAN: Option 'bogus' is not accepted "
+        "(see `lightning-gans fit --model.help CGAN`)"
+    )
+
+
+def test_runs_print_no_litlogger_advert(tmp_path):
+    result = run_cli("fit", "--config", "experiments/quickstart.yaml", "--trainer.fast_dev_run", "1", "--log_to", "csv",
+                     "--data.num_train", "64", "--data.num_val", "16", "--trainer.default_root_dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "GPU available" in result.stderr  # Lightning's own start-up lines are still there
+    assert "litlogger" not in result.stderr + result.stdout
 
 
 def test_class_count_mismatch_is_one_clear_line(tmp_path, mnist_dir):
