@@ -33,13 +33,11 @@ from lightning_gans.ema import GeneratorEMA
 from lightning_gans.evaluation import SampleQuality, check_data_matches
 from lightning_gans.losses import AdversarialLoss, discriminator_loss, generator_loss
 from lightning_gans.training import (
-    ReproducibleEpochs,
+    GANTrainingHooks,
     SchedulerInterval,
     UserInputError,
     check_finite,
     check_gradient_clip_norm,
-    clip_gradient_norm,
-    configure_ddp,
     configure_gan_optimizers,
     discriminator_outputs,
     latent_noise,
@@ -194,14 +192,13 @@ class CGAN(LightningModule):
 
     # ---- training ----------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        configure_ddp(self.trainer)
         check_data_matches(self, num_classes=self.num_classes)
 
     def configure_optimizers(self):
         return configure_gan_optimizers(self, adam={"lr": 2e-4, "betas": (0.5, 0.999)})
 
     def configure_callbacks(self) -> list:
-        return [ReproducibleEpochs()]
+        return [GANTrainingHooks()]  # epoch seeding, DDP, gradient clipping, epoch LR schedules
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, labels = batch  # (B, C, H, W) in [-1, 1], (B,) int64
@@ -242,12 +239,6 @@ class CGAN(LightningModule):
                 "train/lr_d": opt_d.param_groups[0]["lr"],
             }
         )
-
-    def on_before_optimizer_step(self, optimizer) -> None:
-        clip_gradient_norm(optimizer, self.hparams.gradient_clip_norm)  # gradients are unscaled here under AMP
-
-    def on_train_epoch_end(self) -> None:
-        step_lr_schedulers(self, self.hparams.lr_scheduler_interval, now="epoch")
 
     # ---- evaluation --------------------------------------------------------------------------------------
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

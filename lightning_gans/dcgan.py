@@ -38,13 +38,11 @@ from lightning_gans.evaluation import SampleQuality, check_data_matches
 from lightning_gans.init import normal_init_
 from lightning_gans.losses import AdversarialLoss, discriminator_loss, generator_loss
 from lightning_gans.training import (
-    ReproducibleEpochs,
+    GANTrainingHooks,
     SchedulerInterval,
     UserInputError,
     check_finite,
     check_gradient_clip_norm,
-    clip_gradient_norm,
-    configure_ddp,
     configure_gan_optimizers,
     discriminator_outputs,
     latent_noise,
@@ -206,14 +204,13 @@ class DCGAN(LightningModule):
 
     # ---- training ----------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        configure_ddp(self.trainer)
         check_data_matches(self, num_classes=0)
 
     def configure_optimizers(self):
         return configure_gan_optimizers(self, adam={"lr": 2e-4, "betas": (0.5, 0.999)})  # Sec. 4
 
     def configure_callbacks(self) -> list:
-        return [ReproducibleEpochs()]
+        return [GANTrainingHooks()]  # epoch seeding, DDP, gradient clipping, epoch LR schedules
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, _ = batch  # (B, C, H, W) in [-1, 1]
@@ -253,12 +250,6 @@ class DCGAN(LightningModule):
                 "train/lr_d": opt_d.param_groups[0]["lr"],
             }
         )
-
-    def on_before_optimizer_step(self, optimizer) -> None:
-        clip_gradient_norm(optimizer, self.hparams.gradient_clip_norm)  # gradients are unscaled here under AMP
-
-    def on_train_epoch_end(self) -> None:
-        step_lr_schedulers(self, self.hparams.lr_scheduler_interval, now="epoch")
 
     # ---- evaluation --------------------------------------------------------------------------------------
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "latent_noise",
     "make_optimizer",
     "not_counted_in_global_step",
+    "GANTrainingHooks",
     "ReproducibleEpochs",
     "reseed_for_epoch",
     "step_lr_schedulers",
@@ -267,3 +268,31 @@ def discriminator_outputs(kind: str, real_logits: Tensor, fake_logits: Tensor) -
         "train/D(x)": squash(real_logits.detach().float()).mean(),
         "train/D(G(z))": squash(fake_logits.detach().float()).mean(),
     }
+
+
+class GANTrainingHooks(ReproducibleEpochs):
+    """The hooks every family needs around its ``training_step``, written once; return it from ``configure_callbacks``.
+
+    A family's ``training_step`` is its paper's algorithm (D update, G update, EMA, logging). What is the same for
+    every family is done here, so no family repeats it:
+
+    - every epoch starts from random state seeded by (seed, epoch) (:class:`ReproducibleEpochs`);
+    - ``setup``: plain ``strategy: ddp`` gets ``find_unused_parameters`` (:func:`configure_ddp`);
+    - ``on_before_optimizer_step``: each network's gradient is clipped to ``hparams.gradient_clip_norm`` (if the
+      family has that argument and it is set), on unscaled gradients under ``16-mixed`` (:func:`clip_gradient_norm`);
+    - ``on_train_epoch_end``: LR schedulers are stepped when ``hparams.lr_scheduler_interval`` is ``"epoch"``
+      (manual optimization never steps them). Step-interval schedulers are stepped by the family right after its
+      generator update, with ``step_lr_schedulers(self, interval, now="step")``.
+
+    Lightning calls a callback's ``setup`` after the data module's and before the LightningModule's, and its
+    ``on_before_optimizer_step`` at the same point as the module's hook (after the GradScaler's unscale).
+    """
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        configure_ddp(trainer)
+
+    def on_before_optimizer_step(self, trainer: Trainer, pl_module: LightningModule, optimizer) -> None:
+        clip_gradient_norm(optimizer, pl_module.hparams.get("gradient_clip_norm"))
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        step_lr_schedulers(pl_module, pl_module.hparams.get("lr_scheduler_interval", "epoch"), now="epoch")
