@@ -1,4 +1,7 @@
-"""Tests for lightning_gans.images: PNG round trips (8/16-bit), independent decoding, reading, grids, scatter plots."""
+"""Tests for lightning_gans.images: PNG/TIFF round trips (8/16-bit), independent decoding, header reading, damaged
+files, grids, scatter plots. Every file is written into pytest's tmp_path."""
+
+from __future__ import annotations
 
 import struct
 import zlib
@@ -6,11 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 from PIL import Image
 
 from lightning_gans import images
-from lightning_gans.images import image_grid, points_to_image, read_image, save_grid, save_image, to_unit_range
+from lightning_gans.errors import UserInputError
+from lightning_gans.images import (
+    image_grid,
+    points_to_image,
+    read_image,
+    read_image_size,
+    save_grid,
+    save_image,
+    to_unit_range,
+)
 
 MAX_VALUE = {8: 255, 16: 65535}
 
@@ -33,16 +46,43 @@ def png_chunks(path: Path) -> dict[bytes, bytes]:
     return chunks
 
 
+def unfilter_rows(raw: np.ndarray, bytes_per_pixel: int) -> np.ndarray:
+    """Undo the PNG row filters (spec section 9: None, Sub, Up, Average, Paeth) of (H, 1 + row bytes) data."""
+    height, width = raw.shape[0], raw.shape[1] - 1
+    out = np.zeros((height, width), np.int64)
+    for row in range(height):
+        kind, line = raw[row, 0], raw[row, 1:].astype(np.int64)
+        above = out[row - 1] if row else np.zeros(width, np.int64)
+        for i in range(width):
+            left = out[row, i - bytes_per_pixel] if i >= bytes_per_pixel else 0
+            upper_left = above[i - bytes_per_pixel] if i >= bytes_per_pixel and row else 0
+            if kind == 0:
+                predictor = 0
+            elif kind == 1:
+                predictor = left
+            elif kind == 2:
+                predictor = above[i]
+            elif kind == 3:
+                predictor = (left + above[i]) // 2
+            else:
+                estimate = left + above[i] - upper_left
+                distances = [abs(estimate - left), abs(estimate - above[i]), abs(estimate - upper_left)]
+                predictor = (left, above[i], upper_left)[distances.index(min(distances))]
+            out[row, i] = (line[i] + predictor) % 256
+    return out.astype(np.uint8)
+
+
 def decode_png_by_hand(path: Path) -> np.ndarray:
-    """Decode a filter-type-0 PNG (as save_image writes) into (H, W, C) integers, independently of torchvision."""
+    """Decode a non-interlaced PNG into (H, W, C) integers from the spec, independently of OpenCV and torchvision."""
     chunks = png_chunks(path)
     width, height, bit_depth, color_type, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
     assert interlace == 0
     channels = {0: 1, 2: 3, 6: 4}[color_type]
+    bytes_per_pixel = channels * bit_depth // 8
     raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(height, -1)
-    assert (raw[:, 0] == 0).all(), "every row must use filter type 0"
+    rows = unfilter_rows(raw, bytes_per_pixel)
     dtype = ">u2" if bit_depth == 16 else np.uint8
-    return raw[:, 1:].copy().view(dtype).reshape(height, width, channels).astype(np.int64)
+    return rows.view(dtype).reshape(height, width, channels).astype(np.int64)
 
 
 def write_rgb16_tiff(path: Path, samples: np.ndarray) -> None:
@@ -77,13 +117,19 @@ def test_to_unit_range_golden() -> None:
     assert torch.equal(to_unit_range(x), torch.tensor([0.0, 0.0, 0.5, 0.75, 1.0, 1.0]))
 
 
+def random_levels(channels: int, bit_depth: int, seed: int, size: tuple[int, int] = (5, 7)) -> torch.Tensor:
+    """Random integer samples (C, H, W) of a bit depth, with both ends of the range present."""
+    generator = torch.Generator().manual_seed(seed)
+    levels = torch.randint(0, MAX_VALUE[bit_depth] + 1, (channels, *size), generator=generator)
+    levels[0, 0, 0], levels[0, 0, 1] = 0, MAX_VALUE[bit_depth]
+    return levels
+
+
 @pytest.mark.parametrize("channels", [1, 3, 4])
 @pytest.mark.parametrize("bit_depth", [8, 16])
-def test_round_trip_exact_on_quantized_values(tmp_path: Path, channels: int, bit_depth: int) -> None:
-    generator = torch.Generator().manual_seed(channels * bit_depth)
+def test_png_round_trip_exact_on_quantized_values(tmp_path: Path, channels: int, bit_depth: int) -> None:
     max_value = MAX_VALUE[bit_depth]
-    levels = torch.randint(0, max_value + 1, (channels, 5, 7), generator=generator)
-    levels[0, 0, 0], levels[0, 0, 1] = 0, max_value  # both ends of the range
+    levels = random_levels(channels, bit_depth, seed=channels * bit_depth)
     path = tmp_path / "x.png"
     save_image(levels.double() / max_value, path, bit_depth=bit_depth)
 
@@ -91,8 +137,38 @@ def test_round_trip_exact_on_quantized_values(tmp_path: Path, channels: int, bit
     assert read_depth == bit_depth
     assert image.dtype == torch.float32 and image.shape == (channels, 5, 7)
     assert torch.equal((image.double() * max_value).round().long(), levels)
-    # An independent decoder (the PNG spec, by hand) sees the same samples.
+    # An independent decoder (the PNG spec, by hand) sees the same samples in RGB(A) order.
     assert np.array_equal(decode_png_by_hand(path), levels.permute(1, 2, 0).numpy())
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("bit_depth", [8, 16])
+def test_tiff_round_trip_exact_on_quantized_values(tmp_path: Path, channels: int, bit_depth: int) -> None:
+    max_value = MAX_VALUE[bit_depth]
+    levels = random_levels(channels, bit_depth, seed=channels + bit_depth)
+    path = tmp_path / "x.tiff"
+    save_image(levels.double() / max_value, path, bit_depth=bit_depth)
+
+    image, read_depth = read_image(path)
+    assert read_depth == bit_depth and image.shape == (channels, 5, 7)
+    assert torch.equal((image.double() * max_value).round().long(), levels)
+    # Pillow decodes the layouts it knows independently; its mode shows colour order and bit depth in the file.
+    pillow_modes = {(1, 8): "L", (3, 8): "RGB", (4, 8): "RGBA", (1, 16): "I;16"}
+    if (channels, bit_depth) in pillow_modes:
+        with Image.open(path) as pil_image:
+            assert pil_image.mode == pillow_modes[channels, bit_depth]
+            pillow = np.asarray(pil_image).astype(np.int64).reshape(5, 7, channels)
+        assert np.array_equal(pillow, levels.permute(1, 2, 0).numpy())
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_every_16bit_level_survives_float32(tmp_path: Path, suffix: str) -> None:
+    levels = torch.arange(65536).reshape(1, 256, 256)
+    save_image(levels.double() / 65535, tmp_path / f"all{suffix}", bit_depth=16)
+    image, bit_depth = read_image(tmp_path / f"all{suffix}")
+    assert bit_depth == 16 and image.dtype == torch.float32
+    assert torch.equal((image.double() * 65535).round().long(), levels)
+    assert image.unique().numel() == 65536  # no two levels collapse in float32
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -153,7 +229,10 @@ def test_save_image_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         (torch.full((3, 4, 4), -0.1), {}, "to_unit_range"),
         (torch.full((1, 4, 4), float("nan")), {}, "NaN"),
         (torch.zeros(1, 4, 4), {"bit_depth": 12}, "bit_depth must be 8 or 16"),
-        (torch.zeros(1, 4, 4), {"path_suffix": ".jpg"}, r"end in \.png"),
+        (torch.zeros(1, 4, 4), {"path_suffix": ".bmp"}, r"end in \.png, \.tif"),
+        (torch.zeros(1, 4, 4), {"path_suffix": ".jpg", "bit_depth": 16}, "8-bit only"),
+        (torch.zeros(4, 4, 4), {"path_suffix": ".jpg"}, r"C in \{1, 3\}"),
+        (torch.zeros(0, 4, 4), {"path_suffix": ".tif"}, "C >= 1"),
         ([[0.0]], {}, "torch.Tensor"),
     ],
 )
@@ -170,7 +249,7 @@ def test_read_image_errors_name_the_file(tmp_path: Path) -> None:
         read_image(tmp_path / "missing.png")
     garbage = tmp_path / "garbage.png"
     garbage.write_bytes(b"this is not an image")
-    with pytest.raises(ValueError, match="garbage.png") as error:
+    with pytest.raises(UserInputError, match="garbage.png") as error:
         read_image(garbage)
     assert "\n" not in str(error.value)
 
@@ -202,13 +281,118 @@ def test_read_tiff_exact(tmp_path: Path, mode: str, dtype: type, bit_depth: int)
     assert torch.equal((image.double() * MAX_VALUE[bit_depth]).round().long(), expected)
 
 
-def test_read_16bit_rgb_tiff_refused_instead_of_truncated(tmp_path: Path) -> None:
+def test_read_16bit_rgb_tiff_exact(tmp_path: Path) -> None:
     samples = np.random.default_rng(0).integers(0, 65536, (4, 5, 3)).astype(np.uint16)
-    write_rgb16_tiff(tmp_path / "rgb16.tif", samples)
-    with Image.open(tmp_path / "rgb16.tif") as pil_image:  # the behaviour the refusal guards against
+    write_rgb16_tiff(tmp_path / "rgb16.tif", samples)  # written by hand: independent of tifffile
+    with Image.open(tmp_path / "rgb16.tif") as pil_image:  # what Pillow would have done: keep the high byte
         assert np.array_equal(np.asarray(pil_image), (samples >> 8).astype(np.uint8))
-    with pytest.raises(ValueError, match="rgb16.tif.*16-bit RGB TIFF"):
-        read_image(tmp_path / "rgb16.tif")
+    image, bit_depth = read_image(tmp_path / "rgb16.tif")
+    assert bit_depth == 16
+    expected = torch.from_numpy(samples.astype(np.int64)).permute(2, 0, 1)
+    assert torch.equal((image.double() * 65535).round().long(), expected)
+
+
+def test_lzw_tiff_without_imagecodecs_falls_back_to_pillow_exactly(tmp_path: Path) -> None:
+    array = np.random.default_rng(1).integers(0, 256, (6, 5, 3)).astype(np.uint8)
+    Image.fromarray(array).save(tmp_path / "lzw.tif", compression="tiff_lzw")
+    image, bit_depth = read_image(tmp_path / "lzw.tif")
+    assert bit_depth == 8
+    assert torch.equal((image * 255).round().to(torch.uint8), torch.from_numpy(array).permute(2, 0, 1))
+    assert read_image_size(tmp_path / "lzw.tif") == (3, 6, 5, 8)
+
+
+def test_jpeg_writing_is_close(tmp_path: Path) -> None:
+    ramp = torch.linspace(0, 1, 32).repeat(3, 16, 1)  # (3, 16, 32) smooth: JPEG keeps it closely
+    save_image(ramp, tmp_path / "x.jpg")
+    image, bit_depth = read_image(tmp_path / "x.jpg")
+    assert bit_depth == 8 and image.shape == (3, 16, 32)
+    assert (image - ramp).abs().mean() < 0.02
+
+
+def write_variants(folder: Path) -> dict[str, tuple[int, int, int, int]]:
+    """Files of many kinds, each with the (channels, height, width, bit depth) read_image must return."""
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (5, 6, 3)).astype(np.uint8)
+    grey = rng.integers(0, 256, (5, 6)).astype(np.uint8)
+    expected = {}
+    Image.fromarray(rgb).save(folder / "rgb.png")
+    expected["rgb.png"] = (3, 5, 6, 8)
+    Image.fromarray(np.dstack([grey, grey]), "LA").save(folder / "la.png")
+    expected["la.png"] = (2, 5, 6, 8)
+    Image.fromarray(rgb).convert("P").save(folder / "palette.png")
+    expected["palette.png"] = (3, 5, 6, 8)
+    Image.fromarray(rgb).convert("P").save(folder / "palette_trns.png", transparency=0)
+    expected["palette_trns.png"] = (4, 5, 6, 8)
+    Image.fromarray(rgb).save(folder / "rgb_trns.png", transparency=(1, 2, 3))
+    expected["rgb_trns.png"] = (4, 5, 6, 8)
+    Image.fromarray(grey).save(folder / "grey_trns.png", transparency=3)
+    expected["grey_trns.png"] = (1, 5, 6, 8)
+    Image.fromarray(grey > 128).save(folder / "bilevel.png")
+    expected["bilevel.png"] = (1, 5, 6, 8)
+    Image.fromarray(rgb).save(folder / "x.jpg")
+    expected["x.jpg"] = (3, 5, 6, 8)
+    Image.fromarray(rgb).save(folder / "x.bmp")
+    expected["x.bmp"] = (3, 5, 6, 8)
+    for channels in (1, 3, 4):
+        for bit_depth in (8, 16):
+            levels = random_levels(channels, bit_depth, seed=channels, size=(5, 6))
+            for suffix in (".png", ".tif"):
+                name = f"c{channels}_{bit_depth}{suffix}"
+                save_image(levels.double() / MAX_VALUE[bit_depth], folder / name, bit_depth=bit_depth)
+                expected[name] = (channels, 5, 6, bit_depth)
+    tifffile.imwrite(folder / "planes7.tif", rng.integers(0, 65536, (7, 5, 6)).astype(np.uint16))
+    expected["planes7.tif"] = (7, 5, 6, 16)
+    tifffile.imwrite(folder / "rgb_in_4d.tif", rng.integers(0, 256, (1, 5, 6, 3)).astype(np.uint8))
+    expected["rgb_in_4d.tif"] = (3, 5, 6, 8)
+    Image.fromarray(grey).save(folder / "lzw_grey.tif", compression="tiff_lzw")
+    expected["lzw_grey.tif"] = (1, 5, 6, 8)
+    return expected
+
+
+def test_header_reader_agrees_with_read_image(tmp_path: Path) -> None:
+    for name, expected in write_variants(tmp_path).items():
+        image, bit_depth = read_image(tmp_path / name)
+        assert (*image.shape, bit_depth) == expected, name
+        assert read_image_size(tmp_path / name) == expected, name
+        assert 0 <= image.min() and image.max() <= 1
+
+
+def test_read_image_orders_colour_channels_rgb(tmp_path: Path) -> None:
+    pure_red = np.zeros((2, 3, 4), np.uint8)
+    pure_red[..., 0], pure_red[..., 3] = 255, 128  # red, half-transparent
+    Image.fromarray(pure_red, "RGBA").save(tmp_path / "red.png")
+    image, _ = read_image(tmp_path / "red.png")
+    assert torch.allclose(image[:, 0, 0], torch.tensor([1.0, 0.0, 0.0, 128 / 255]))
+
+
+@pytest.mark.parametrize(("suffix", "bit_depth"), [(".png", 8), (".png", 16), (".tif", 8), (".tif", 16), (".jpg", 8)])
+def test_truncated_files_raise_one_line_naming_the_file(tmp_path: Path, suffix: str, bit_depth: int) -> None:
+    image = torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(0))
+    path = tmp_path / f"cut{suffix}"
+    save_image(image, path, bit_depth=bit_depth)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserInputError, match=f"cut{suffix}") as error:
+        read_image(path)
+    assert "\n" not in str(error.value)
+
+
+def test_header_reader_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        read_image_size(tmp_path / "missing.png")
+    (tmp_path / "garbage.png").write_bytes(b"not an image at all")
+    with pytest.raises(UserInputError, match="garbage.png"):
+        read_image_size(tmp_path / "garbage.png")
+    save_image(torch.rand(1, 8, 8), tmp_path / "ok.png")
+    (tmp_path / "head.png").write_bytes((tmp_path / "ok.png").read_bytes()[:20])  # cut inside IHDR
+    with pytest.raises(UserInputError, match="head.png"):
+        read_image_size(tmp_path / "head.png")
+    tifffile.imwrite(tmp_path / "float.tif", np.zeros((4, 4), np.float32))
+    with pytest.raises(UserInputError, match="float.tif.*float32"):
+        read_image_size(tmp_path / "float.tif")
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((3, 2, 4, 4), np.uint8))
+    with pytest.raises(UserInputError, match="stack.tif.*one channel axis"):
+        read_image(tmp_path / "stack.tif")
 
 
 @pytest.mark.parametrize("channels", [1, 3])
