@@ -1,0 +1,25 @@
+"""Networks shared by two or more families.
+
+Image-to-image translation (pix2pix, CycleGAN), after junyanz/pytorch-CycleGAN-and-pix2pix: ``UNetGenerator``
+(``unet_generator(256)``), ``ResNetGenerator``, ``PatchDiscriminator``, ``PixelDiscriminator``, the ``Norm``
+choice, and ``load_reference_weights`` for that repository's ``.pth`` files. Every network applies the papers'
+N(0, 0.02) initialisation (``lightning_gans.init.normal_init_``) when built.
+"""
+
+from lightning_gans.networks.norms import Norm, norm_layer
+from lightning_gans.networks.patchgan import PatchDiscriminator, PixelDiscriminator
+from lightning_gans.networks.reference_weights import describe_reference_state, load_reference_weights
+from lightning_gans.networks.resnet_generator import ResNetGenerator
+from lightning_gans.networks.unet import UNetGenerator, unet_generator
+
+__all__ = [
+    "Norm",
+    "PatchDiscriminator",
+    "PixelDiscriminator",
+    "ResNetGenerator",
+    "UNetGenerator",
+    "describe_reference_state",
+    "load_reference_weights",
+    "norm_layer",
+    "unet_generator",
+]
