@@ -1,7 +1,8 @@
 """Callbacks shared by the generative families: sample grids during training, and writing predictions to disk.
 
 Both rely only on the family interface of the project spec: ``pl_module.sample(n, labels=..., generator=...)``
-returning images ``(n, C, H, W)`` in [-1, 1] or points ``(n, 2)``, ``pl_module.num_classes`` (0 when
+returning images ``(n, C, H, W)`` in [-1, 1] or points ``(n, 2)`` (translation families instead have
+``pl_module.panels(n) -> (images, images_per_row)``: fixed inputs beside their translations), ``pl_module.num_classes`` (0 when
 unconditional) and ``predict_step`` returning ``{"samples", "labels", "indices"}`` (plus an optional ``"names"``).
 When the data module has ``modes`` (the 2-D Gaussian mixtures), scatter plots mark them as red crosses.
 """
@@ -20,9 +21,10 @@ from torch import Tensor
 
 from lightning_gans.images import image_grid, points_to_image, save_image, to_unit_range
 
-__all__ = ["PredictionWriter", "SampleImages"]
+__all__ = ["PredictionWriter", "SampleImages", "log_image_grid"]
 
 _SCATTER_SIZE = 256  # pixels of the 2-D scatter images
+_LOSSLESS_SUFFIXES = (".png", ".tif", ".tiff")  # predictions keep these file formats; others become PNG
 
 
 def _is_points(samples: Tensor) -> bool:
@@ -141,6 +143,9 @@ class SampleImages(Callback):
         pl_module.eval()
         try:
             with torch.no_grad():
+                if hasattr(pl_module, "panels"):  # image-to-image translation: fixed inputs beside their outputs
+                    samples, nrow = pl_module.panels(self.num_samples)  # (N, C, H, W) in [-1, 1], images per row
+                    return image_grid(to_unit_range(samples.detach().float().cpu()), nrow=nrow)
                 samples = pl_module.sample(self.num_samples, labels=labels, generator=generator)
         finally:
             for module, training in training_modes.items():
@@ -158,19 +163,27 @@ class SampleImages(Callback):
         if not trainer.is_global_zero:
             return
         grid = self.sample_grid(trainer, pl_module)
-        if self.save_png:
-            save_image(grid, self._dirpath / f"step_{step:07d}.png")
-        # Lightning's self.log puts metrics at x = fit_loop.epoch_loop._batches_that_stepped (one per batch, not
-        # per optimizer step; a private counter, but the one LoggerConnector uses). Logging images at the same x
-        # keeps them aligned with the losses; global_step would put them elsewhere (LIGHTNING_TRAPS.md).
-        x_step = trainer.fit_loop.epoch_loop._batches_that_stepped
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                pixels = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()  # (H, W, C)
-                pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
-                logger.log_image(key="samples", images=[pixels], step=x_step, caption=[f"global_step {step}"])
-            elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image("samples", grid, global_step=x_step)
+        log_image_grid(trainer, "samples", grid, self._dirpath / f"step_{step:07d}.png" if self.save_png else None)
+
+
+def log_image_grid(trainer: Trainer, key: str, grid: Tensor, png_path: Path | None = None) -> None:
+    """Write ``grid`` ``(C, H, W)`` in [0, 1] as a PNG (if ``png_path``) and log it to wandb / TensorBoard as ``key``.
+
+    Call on global rank 0. Lightning's ``self.log`` puts metrics at x = ``fit_loop.epoch_loop._batches_that_stepped``
+    (one per batch, not per optimizer step; a private counter, but the one LoggerConnector uses). Logging images
+    at the same x keeps them aligned with the losses; ``global_step`` would put them elsewhere (LIGHTNING_TRAPS.md).
+    CSVLogger has no image API: the PNG is what it keeps.
+    """
+    if png_path is not None:
+        save_image(grid, png_path)
+    x_step = trainer.fit_loop.epoch_loop._batches_that_stepped
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            pixels = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()  # (H, W, C)
+            pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+            logger.log_image(key=key, images=[pixels], step=x_step, caption=[f"global_step {trainer.global_step}"])
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(key, grid, global_step=x_step)
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -179,8 +192,9 @@ class PredictionWriter(BasePredictionWriter):
     For every ``predict_step`` output ``{"samples", "labels", "indices"[, "names"]}``:
 
     - images ``(B, C, H, W)`` in [-1, 1] become ``<output_dir>/{index:05d}.png``, or ``class{label}_{index:05d}.png``
-      when ``labels`` is given, or ``<output_dir>/<name>`` (extension set to ``.png``) when ``names`` (a list of
-      relative file names, e.g. for image-to-image translation) is given;
+      when ``labels`` is given, or ``<output_dir>/<name>`` when ``names`` (a list of relative file names, e.g. for
+      image-to-image translation) is given: PNG and TIFF names are kept, other formats (JPEG) become ``.png``;
+      an optional ``"bit_depth"`` ``(B,)`` gives each input's bits per sample, written back at that depth;
     - 2-D points ``(B, 2)`` are written at the end as ``points.csv`` (columns ``index,[label,]x,y``).
 
     At the end, ``grid.png`` shows the images (conditional: one column per class, samples sorted by index) or a
@@ -192,16 +206,18 @@ class PredictionWriter(BasePredictionWriter):
 
     Args:
         output_dir: Folder for the files; None: ``<trainer.default_root_dir>/predictions``.
-        bit_depth: Bits per sample of the per-sample PNG files: 8 or 16 (``grid.png`` is always 8-bit).
+        bit_depth: Bits per sample of the per-sample files: 8 or 16, or None (default) for the input's depth where
+            the prediction carries one (``"bit_depth"``, image-to-image translation: 16-bit in, 16-bit out) and 8
+            otherwise. ``grid.png`` is always 8-bit.
         grid_max_samples: Most samples shown in ``grid.png`` (the first ones received); None: all of them.
     """
 
     def __init__(
-        self, output_dir: str | None = None, bit_depth: Literal[8, 16] = 8, grid_max_samples: int | None = None
+        self, output_dir: str | None = None, bit_depth: Literal[8, 16] | None = None, grid_max_samples: int | None = None
     ) -> None:
         super().__init__(write_interval="batch")
-        if bit_depth not in (8, 16):
-            raise ValueError(f"PredictionWriter: bit_depth must be 8 or 16, got {bit_depth!r}")
+        if bit_depth not in (8, 16, None):
+            raise ValueError(f"PredictionWriter: bit_depth must be 8, 16 or None (the input's), got {bit_depth!r}")
         if grid_max_samples is not None and grid_max_samples < 1:
             raise ValueError(f"PredictionWriter: grid_max_samples must be >= 1 or None, got {grid_max_samples}")
         self.output_dir = output_dir
@@ -229,7 +245,8 @@ class PredictionWriter(BasePredictionWriter):
             name = PurePosixPath(str(names[position]).replace("\\", "/"))
             if name.is_absolute() or ".." in name.parts or not name.name:
                 raise ValueError(f"PredictionWriter: names must be relative file names inside output_dir, got {name}")
-            return self._dirpath / name.with_suffix(".png")
+            keeps_format = name.suffix.lower() in _LOSSLESS_SUFFIXES  # JPEG and the rest are written as PNG
+            return self._dirpath / (name if keeps_format else name.with_suffix(".png"))
         if labels is not None:
             return self._dirpath / f"class{int(labels[position])}_{index:05d}.png"
         return self._dirpath / f"{index:05d}.png"
@@ -270,8 +287,10 @@ class PredictionWriter(BasePredictionWriter):
             grid_batch = samples
         else:
             images = to_unit_range(samples)  # (B, C, H, W) in [0, 1]
+            input_depths = prediction.get("bit_depth")
             for position, index in enumerate(indices.tolist()):
-                save_image(images[position], self._file_name(position, index, labels, names), self.bit_depth)
+                depth = self.bit_depth or (int(input_depths[position]) if input_depths is not None else 8)
+                save_image(images[position], self._file_name(position, index, labels, names), depth)
             grid_batch = (images * 255).round().to(torch.uint8)  # compact copy for grid.png
         if trainer.is_global_zero:
             kept = sum(len(s) for s in self._grid_samples)

@@ -16,6 +16,7 @@ Formulations (paper, arXiv id):
     hinge                 Lim & Ye 2017, 1705.02894; Miyato et al. 2018, SN-GAN, 1802.05957
     relativistic_average  Jolicoeur-Martineau 2018, 1807.00734; Wang et al. 2018, ESRGAN, 1809.00219 (eqs. 1-2)
     gradient_penalty      Gulrajani et al. 2017, WGAN-GP, 1704.00028 (eq. 3, second term)
+    adversarial_target_loss  per-side criterion of pix2pix (1611.07004) and CycleGAN (1703.10593)
 """
 
 from collections.abc import Callable
@@ -264,6 +265,38 @@ def gradient_penalty(
         (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (B, ...)
         grad_norm = torch.linalg.vector_norm(grad.flatten(start_dim=1), dim=1)  # (B,)
         return (grad_norm - 1.0).square().mean()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Image-to-image translation writes its adversarial terms per side, as pix2pix (Isola et al. 2017, arXiv 1611.07004,
+# eq. 1) and CycleGAN (Zhu et al. 2017, arXiv 1703.10593, eq. 1 and Sec. 4) do: one criterion l(D(.), real?) that
+# G applies to its fakes with the "real" target and D applies to both sides, D's sum halved ("we divide the
+# objective by 2 while optimizing D", both papers). CycleGAN's least-squares form is then G: E[(D(G(x)) - 1)^2],
+# D: 0.5 (E[(D(y) - 1)^2] + E[D(G(x))^2]), the weighting its lambda = 10 is relative to (no LSGAN 1/2 on G's term).
+# The reference implementation's --gan_mode names: vanilla = non_saturating, lsgan = least_squares,
+# wgangp = wasserstein (which there never applies its penalty; here the families add `gradient_penalty`).
+
+TranslationAdversarialLoss = Literal["non_saturating", "least_squares", "wasserstein"]
+
+
+def adversarial_target_loss(kind: TranslationAdversarialLoss, logits: Tensor, target_is_real: bool) -> Tensor:
+    """The per-side criterion l(D(.), target) of the translation papers, a scalar float32 mean over every logit.
+
+    Args:
+        kind: ``non_saturating`` (binary cross-entropy with logits against 1 or 0; pix2pix), ``least_squares``
+            (squared error against 1 or 0; CycleGAN) or ``wasserstein`` (-E[D] for real, E[D] for fake).
+        logits: D's raw outputs, any shape (PatchGAN maps ``(B, 1, h, w)``), any float dtype.
+        target_is_real: True for real images and for G's fakes in the generator step, False for D's fakes.
+    """
+    logits = logits.float()
+    if kind == "non_saturating":
+        target = torch.ones_like(logits) if target_is_real else torch.zeros_like(logits)
+        return F.binary_cross_entropy_with_logits(logits, target)
+    if kind == "least_squares":
+        return (logits - 1.0).square().mean() if target_is_real else logits.square().mean()
+    if kind == "wasserstein":
+        return -logits.mean() if target_is_real else logits.mean()
+    raise ValueError(f"Unknown translation adversarial loss kind={kind!r}; use non_saturating, least_squares or wasserstein.")
 
 
 # ----------------------------------------------------------------------------------------------------------------

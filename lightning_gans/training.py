@@ -30,10 +30,12 @@ __all__ = [
     "check_finite",
     "configure_ddp",
     "configure_gan_optimizers",
+    "constant_then_linear_decay",
     "epoch_seed",
     "latent_noise",
     "make_optimizer",
     "not_counted_in_global_step",
+    "rank_generator",
     "GANTrainingHooks",
     "ReproducibleEpochs",
     "reseed_for_epoch",
@@ -126,13 +128,27 @@ class ReproducibleEpochs(Callback):
         self._iterator_made_before_reseed = False
 
 
+def rank_generator(module: LightningModule, batch_idx: int, stream: int = 0) -> torch.Generator:
+    """A ``torch.Generator`` on the module's device seeded by (global seed, rank, epoch, batch, stream).
+
+    ``seed_everything`` gives every DDP rank the same global generator, so draws from it (latent noise, an image
+    pool's choices) would be copies across ranks; this one differs per rank and repeats on resume.
+
+    Args:
+        module: the LightningModule (for its rank, epoch and device).
+        batch_idx: the batch index within the epoch.
+        stream: tells apart several independent draws in one batch.
+    """
+    seed = _mix(_global_seed(), module.global_rank, module.current_epoch, batch_idx, stream)
+    return torch.Generator(device=module.device).manual_seed(seed)
+
+
 def latent_noise(
     module: LightningModule, shape: tuple[int, ...], batch_idx: int, stream: int = 0
 ) -> Tensor:
     """Standard normal noise that differs across ranks, epochs and batches, and is reproducible on resume.
 
-    ``seed_everything`` gives every DDP rank the same global generator, which would make the fakes of all ranks
-    copies of one batch; this draws from a generator seeded by (global seed, rank, epoch, batch, stream).
+    Drawn from :func:`rank_generator`, so the fakes of the DDP ranks are not copies of one batch.
 
     Args:
         module: the LightningModule (for its rank, epoch and device).
@@ -140,8 +156,7 @@ def latent_noise(
         batch_idx: the batch index within the epoch.
         stream: tells apart several independent draws in one batch.
     """
-    seed = _mix(_global_seed(), module.global_rank, module.current_epoch, batch_idx, stream)
-    generator = torch.Generator(device=module.device).manual_seed(seed)
+    generator = rank_generator(module, batch_idx, stream)
     return torch.randn(shape, generator=generator, device=module.device)
 
 
@@ -179,6 +194,28 @@ def configure_gan_optimizers(module: LightningModule, adam: dict) -> tuple[list,
     ]
     schedulers = [factory(opt) for factory, opt in zip(module.scheduler_factories, optimizers) if factory is not None]
     return optimizers, schedulers
+
+
+def constant_then_linear_decay(optimizer: torch.optim.Optimizer, epochs_constant: int, epochs_decay: int):
+    """pix2pix / CycleGAN's schedule: the initial LR for ``epochs_constant`` epochs, then linearly towards 0.
+
+    The factor at (0-based) epoch ``e`` is ``1 - max(0, e + 1 - epochs_constant) / (epochs_decay + 1)``, the
+    reference implementation's ``linear`` policy with ``epoch_count = 1`` (CycleGAN paper, Sec. 4: "keep the same
+    learning rate for the first 100 epochs and linearly decay the rate to zero over the next 100 epochs").
+    Stepped once per epoch.
+
+    Args:
+        optimizer: the optimizer whose LR to schedule.
+        epochs_constant: epochs at the initial LR (the reference's ``n_epochs``, 100).
+        epochs_decay: epochs of linear decay after that (``n_epochs_decay``, 100).
+    """
+    if epochs_constant < 0 or epochs_decay < 0:
+        raise UserInputError(f"epochs_constant and epochs_decay must be >= 0, got {epochs_constant} and {epochs_decay}")
+
+    def factor(epoch: int) -> float:
+        return 1.0 - max(0, epoch + 1 - epochs_constant) / float(epochs_decay + 1)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 SchedulerInterval = Literal["epoch", "step"]
