@@ -572,8 +572,9 @@ def write_phantom_dataset(
 
     - ``"folders"``: ``root/{train,val}/{A,B}/NAME`` with A and B of the same scene (paired, matched by name;
       the layout of Ma et al.'s code, ``datasets/NIRI_to_NIRII/{train,val}/{A,B}``).
-    - ``"unpaired"``: ``root/{trainA,trainB,valA,valB}/NAME`` (CycleGAN's layout): trainA and trainB show
-      different scenes; valA and valB show the same scenes (metrics need the truth).
+    - ``"unpaired"``: ``root/{trainA,trainB,testA,testB}/NAME`` (CycleGAN's layout, validation in ``test*`` as
+      the reference and ``UnpairedImagesDataModule`` read it): trainA and trainB show different scenes; testA and
+      testB hold the validation split, the same scenes in both (metrics need the truth).
 
     Both also write the SBR masks of A's scene as 8-bit PNGs (0 or 255) to ``root/masks/{train,val}/
     {vessel,background}/NAME``. Images are identical to ``NIRPhantomDataModule`` with the same seed and physics.
@@ -604,9 +605,11 @@ def write_phantom_dataset(
         raise UserInputError(f"write_phantom_dataset: {root} exists and is not an empty folder; choose a new folder")
     module.setup()
     for split, dataset in (("train", module.train_set), ("val", module.val_set)):
-        folder_a, folder_b = (root / split / "A", root / split / "B") if layout == "folders" else (
-            root / f"{split}A", root / f"{split}B"
-        )
+        if layout == "folders":
+            folder_a, folder_b = root / split / "A", root / split / "B"
+        else:
+            prefix = {"train": "train", "val": "test"}[split]
+            folder_a, folder_b = root / f"{prefix}A", root / f"{prefix}B"
         for index in range(len(dataset)):
             item = dataset.render(index)
             name = f"{split}_{index:05d}.png"

@@ -153,8 +153,10 @@ def test_writes_16_bit_png_folders(tmp_path: Path) -> None:
             mask, bit_depth = read_image(root / "masks" / split / "vessel" / name)
             assert bit_depth == 8 and torch.equal(mask > 0.5, item["vessel_mask"])
     unpaired = write_phantom_dataset(tmp_path / "unpaired", num_train=2, num_val=1, layout="unpaired", image_size=SIZE)
-    assert sorted(p.name for p in unpaired.iterdir()) == ["masks", "trainA", "trainB", "valA", "valB"]
+    assert sorted(p.name for p in unpaired.iterdir()) == ["masks", "testA", "testB", "trainA", "trainB"]
     assert len(list((unpaired / "trainB").glob("*.png"))) == 2
+    image, _ = read_image(unpaired / "testB" / "val_00000.png")  # validation: the paired scene
+    assert torch.equal((image.double() * MAX_LEVEL).round(), levels(data.val_set[0]["B"]).round())
 
 
 def test_export_refuses_bad_input_before_writing(tmp_path: Path) -> None:
