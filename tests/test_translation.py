@@ -1,0 +1,265 @@
+"""Pix2Pix and CycleGAN: training mechanics, learning on tiny data, resume with pools, inference, official weights."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+from lightning.pytorch import LightningDataModule, Trainer, seed_everything
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_gans import CycleGAN, Pix2Pix
+from lightning_gans.errors import UserInputError
+from lightning_gans.image_pool import ImagePool
+from lightning_gans.networks import UNetGenerator
+from lightning_gans.translation import inference_mode
+from tests.test_translation_networks import reference_state_dict, reference_unet_layout
+
+TINY = dict(generator_width=4, discriminator_width=4, discriminator_layers=2)
+FAMILIES = {
+    "Pix2Pix": (Pix2Pix, dict(generator="unet_128", **TINY)),
+    "Pix2Pix-resnet-1ch": (Pix2Pix, dict(generator="resnet_6blocks", input_channels=1, output_channels=1, **TINY)),
+    "Pix2Pix-WGAN-GP": (Pix2Pix, dict(generator="unet_128", adversarial_loss="wasserstein", gradient_penalty_weight=10.0,
+                                      discriminator_norm="instance", **TINY)),
+    "CycleGAN": (CycleGAN, dict(generator="resnet_6blocks", pool_size=3, **TINY)),
+    "CycleGAN-1to3ch": (CycleGAN, dict(generator="resnet_6blocks", input_channels=1, output_channels=3, lambda_identity=0.0,
+                                       pool_size=3, **TINY)),
+}
+
+
+class Pairs(Dataset):
+    """B = colour inversion of A (pixelwise, so a translation network can learn it exactly)."""
+
+    def __init__(self, n: int, size: int, channels_a: int, channels_b: int, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        base = torch.rand(n, 1, size // 4, size // 4, generator=g).repeat_interleave(4, -1).repeat_interleave(4, -2)
+        self.a = (base * 2 - 1).repeat(1, channels_a, 1, 1)  # (n, C_A, size, size) in [-1, 1], 4x4 blocks
+        self.b = -(base * 2 - 1).repeat(1, channels_b, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"A": self.a[i], "B": self.b[i], "name": f"{i:03d}.png", "bit_depth": torch.tensor(8)}
+
+
+class PairsData(LightningDataModule):
+    def __init__(self, n=8, size=32, channels_a=3, channels_b=3, batch_size=2):
+        super().__init__()
+        self.input_channels, self.output_channels, self.aligned_validation = channels_a, channels_b, True
+        self.args = (size, channels_a, channels_b)
+        self.n, self.batch_size = n, batch_size
+
+    def train_dataloader(self):
+        return DataLoader(Pairs(self.n, *self.args), batch_size=self.batch_size, shuffle=True, drop_last=True)
+
+    def val_dataloader(self):
+        return DataLoader(Pairs(4, *self.args, seed=1), batch_size=2)
+
+
+def make(name: str, **overrides):
+    cls, kwargs = FAMILIES[name]
+    model = cls(**{**kwargs, **overrides})
+    size = 128 if kwargs["generator"] == "unet_128" else 32
+    return model, PairsData(size=size, channels_a=model.hparams.input_channels, channels_b=model.hparams.output_channels)
+
+
+def trainer(tmp_path, **kwargs) -> Trainer:
+    defaults = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                    enable_model_summary=False, default_root_dir=tmp_path, num_sanity_val_steps=0)
+    return Trainer(**{**defaults, **kwargs})
+
+
+def generators(model):
+    return [model.generator] if isinstance(model, Pix2Pix) else [model.generator_ab, model.generator_ba]
+
+
+def discriminators(model):
+    return [model.discriminator] if isinstance(model, Pix2Pix) else [model.discriminator_a, model.discriminator_b]
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_one_step_updates_every_network_and_keeps_gradients_apart(name, tmp_path):
+    torch.manual_seed(0)
+    model, data = make(name)
+    before = {id(p): p.detach().clone() for net in generators(model) + discriminators(model) for p in net.parameters()}
+    seen = []  # (which optimizer stepped, G's gradients, D's gradients) at each optimizer step
+    original_step = torch.optim.Adam.step
+
+    def grads(networks):
+        return [None if p.grad is None else p.grad.clone() for net in networks for p in net.parameters()]
+
+    def spy(opt, *args, **kwargs):
+        params = {id(p) for group in opt.param_groups for p in group["params"]}
+        is_g = params == {id(p) for net in generators(model) for p in net.parameters()}
+        seen.append(("G" if is_g else "D", grads(generators(model)), grads(discriminators(model))))
+        return original_step(opt, *args, **kwargs)
+
+    torch.optim.Adam.step = spy
+    try:
+        trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(model, data)
+    finally:
+        torch.optim.Adam.step = original_step
+    order = [who for who, _, _ in seen]
+    assert order == (["D", "G"] if isinstance(model, Pix2Pix) else ["G", "D"])  # each paper's order
+    (first, first_g, first_d), (_, second_g, second_d) = seen
+    stepped, other = (first_g, first_d) if first == "G" else (first_d, first_g)
+    # every parameter of the stepping player has a gradient (under the Wasserstein loss D's output bias gets
+    # exactly 0: -E[D(real)] + E[D(fake)] does not depend on it)
+    assert all(g is not None for g in stepped) and sum(bool(g.abs().sum() > 0) for g in stepped) >= len(stepped) - 1
+    assert all(g is None for g in other)  # the other player got nothing from this player's loss
+    # the second player's backward left the first player's gradients as they were (it was frozen)
+    left = first_g if first == "G" else first_d
+    now = second_g if first == "G" else second_d
+    assert all(torch.equal(a, b) for a, b in zip(left, now))
+    second = second_d if first == "G" else second_g
+    assert all(g is not None for g in second) and sum(bool(g.abs().sum() > 0) for g in second) >= len(second) - 1
+    for net in generators(model) + discriminators(model):
+        assert any(not torch.equal(before[id(p)], p) for p in net.parameters()), type(net).__name__
+    assert model.trainer.global_step == 1  # D's step is not counted
+
+
+def test_pix2pix_learns_colour_inversion(tmp_path):
+    seed_everything(0)
+    model = Pix2Pix(generator="unet_128", generator_width=8, discriminator_width=8, discriminator_layers=2,
+                    inference="eval", epochs_constant=100)
+    data = PairsData(n=4, size=128, batch_size=1)
+    real_a = Pairs(4, 128, 3, 3, seed=1).a
+    target = -real_a
+    initial = (model(real_a) - target).abs().mean().item()
+    trainer(tmp_path, max_steps=200, limit_val_batches=0).fit(model, data)
+    final = (model(real_a) - target).abs().mean().item()  # held-out inputs: the mapping, not the training images
+    assert final < 0.15 and initial > 0.4, (initial, final)
+
+
+def test_cyclegan_cycle_loss_falls(tmp_path):
+    seed_everything(0)
+    adam = functools.partial(torch.optim.Adam, lr=1e-3, betas=(0.5, 0.999))  # a faster G for a short test
+    model = CycleGAN(generator="resnet_6blocks", generator_width=8, discriminator_width=8, discriminator_layers=2, pool_size=4,
+                     generator_optimizer=adam)
+    data = PairsData(n=8, size=32, batch_size=2)
+    real_a = Pairs(4, 32, 3, 3, seed=1).a
+    initial = (model(model(real_a, "AtoB"), "BtoA") - real_a).abs().mean().item()
+    trainer(tmp_path, max_steps=150, limit_val_batches=0).fit(model, data)
+    final = (model(model(real_a, "AtoB"), "BtoA") - real_a).abs().mean().item()
+    assert final < 0.3 and final < initial / 2, (initial, final)
+
+
+@pytest.mark.parametrize("name", ["Pix2Pix", "CycleGAN"])
+def test_resume_from_end_of_epoch_is_bit_identical_with_pools_and_schedule(name, tmp_path):
+    def fit(root, max_epochs, ckpt_path=None, callbacks=()):
+        model, data = make(name, epochs_constant=1, epochs_decay=2)
+        run = trainer(root, max_epochs=max_epochs, callbacks=list(callbacks), enable_checkpointing=bool(callbacks))
+        run.fit(model, data, ckpt_path=ckpt_path)
+        return run
+
+    seed_everything(3)
+    uninterrupted = fit(tmp_path / "a", 3)
+    seed_everything(3)
+    fit(tmp_path / "b", 1, callbacks=[ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, filename="{epoch}")])
+    torch.rand(50)
+    seed_everything(3)
+    resumed = fit(tmp_path / "c", 3, ckpt_path=tmp_path / "ckpt" / "epoch=0.ckpt")
+
+    a, b = uninterrupted.lightning_module, resumed.lightning_module
+    for (key, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        if isinstance(x, torch.Tensor):
+            torch.testing.assert_close(x, y, rtol=0, atol=0, msg=key)
+    for opt_a, opt_b in zip(uninterrupted.optimizers, resumed.optimizers):
+        assert opt_a.param_groups[0]["lr"] == opt_b.param_groups[0]["lr"] < 2e-4  # the linear decay has begun
+    if name == "CycleGAN":
+        assert len(a.pool_a.images) == 3 and len(b.pool_a.images) == 3
+        for x, y in zip(a.pool_a.images + a.pool_b.images, b.pool_a.images + b.pool_b.images):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)
+        checkpoint = torch.load(tmp_path / "ckpt" / "epoch=0.ckpt", weights_only=True)
+        assert checkpoint["state_dict"]["pool_b._extra_state"]["images"].shape == (3, 3, 32, 32)
+
+
+def test_image_pool_follows_the_reference_rule():
+    pool = ImagePool(2)
+    g = torch.Generator().manual_seed(0)
+    first = pool.query(torch.zeros(2, 1, 1, 1), g)  # filling: returned as they are
+    assert torch.equal(first, torch.zeros(2, 1, 1, 1)) and len(pool.images) == 2
+    returned = torch.cat([pool.query(torch.full((1, 1, 1, 1), float(i)), g) for i in range(1, 201)]).flatten()
+    new = returned == torch.arange(1, 201).float()
+    assert 0.35 < new.float().mean() < 0.65  # about half the new fakes pass straight through
+    assert set(returned[~new].tolist()) <= set(range(0, 200))  # the others are older fakes from the pool
+    assert len(pool.images) == 2
+    assert ImagePool(0).query(torch.ones(3, 1, 2, 2)).shape == (3, 1, 2, 2)
+
+
+def test_paper_inference_uses_dropout_and_batch_statistics_without_changing_the_network():
+    model = Pix2Pix(generator="unet_128", generator_width=4, discriminator_width=4, inference="paper")
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    buffers = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    model.eval()
+    out1, out2 = model(x), model(x)
+    assert not torch.equal(out1, out2)  # dropout is on: the paper's noise
+    for key, value in model.generator.state_dict().items():
+        assert torch.equal(value, buffers[key]), key  # running statistics untouched
+    assert all(not m.training for m in model.generator.modules())  # modes restored
+    model.hparams.inference = "eval"
+    assert torch.equal(model(x), model(x))
+    with inference_mode(model.generator, "paper"):
+        assert model.generator.training
+
+
+def test_forward_translates_any_size_and_aspect():
+    pix2pix = Pix2Pix(generator="unet_256", generator_width=4, discriminator_width=4, inference="eval")
+    assert pix2pix(torch.rand(1, 3, 100, 333) * 2 - 1).shape == (1, 3, 100, 333)
+    cyclegan = CycleGAN(generator="resnet_6blocks", generator_width=4, discriminator_width=4, input_channels=1,
+                        output_channels=3, lambda_identity=0)
+    assert cyclegan(torch.rand(2, 1, 37, 50), "AtoB").shape == (2, 3, 37, 50)
+    assert cyclegan(torch.rand(2, 3, 37, 50), "BtoA").shape == (2, 1, 37, 50)
+
+
+def test_training_crop_the_network_cannot_take_is_one_clear_error(tmp_path):
+    model = Pix2Pix(generator="unet_256", generator_width=4, discriminator_width=4)
+    with pytest.raises(UserInputError, match="multiples of 256"):
+        trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(model, PairsData(size=128))
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, message",
+    [
+        (CycleGAN, dict(input_channels=1, output_channels=3), "lambda_identity"),
+        (Pix2Pix, dict(adversarial_loss="wasserstein"), "gradient_penalty_weight"),
+        (Pix2Pix, dict(adversarial_loss="wasserstein", gradient_penalty_weight=10.0), "discriminator_norm"),
+        (CycleGAN, dict(pretrained_generator_ab="/nonexistent/latest_net_G_A.pth"), "latest_net_G_A.pth"),
+    ],
+)
+def test_bad_arguments_are_one_clear_error(cls, kwargs, message):
+    with pytest.raises(UserInputError, match=message):
+        cls(**{**TINY, **kwargs})
+
+
+def test_data_with_other_channels_is_one_clear_error(tmp_path):
+    model = Pix2Pix(generator="unet_128", **TINY)
+    with pytest.raises(UserInputError, match="set --model.input_channels 1"):
+        trainer(tmp_path, max_steps=1).fit(model, PairsData(size=128, channels_a=1))
+
+
+def test_gradient_penalty_is_applied(tmp_path):
+    """With WGAN-GP the D loss includes lambda * penalty: with a huge lambda, D's loss is dominated by it."""
+    losses = {}
+    for weight in (1e-3, 1e3):
+        seed_everything(0)
+        model, data = make("Pix2Pix-WGAN-GP", gradient_penalty_weight=weight)
+        run = trainer(tmp_path, max_steps=1, limit_val_batches=0)
+        run.fit(model, data)
+        losses[weight] = float(run.callback_metrics["train/loss_d"])
+    assert losses[1e3] > 100 * abs(losses[1e-3])
+
+
+def test_official_pix2pix_generator_file_loads_into_the_family(tmp_path):
+    """A file in the reference's layout (its module names) gives the same G as the network it was made from."""
+    source = UNetGenerator(3, 3, num_downs=7, base_channels=4)
+    path = tmp_path / "latest_net_G.pth"
+    torch.save(reference_state_dict(source, reference_unet_layout(7, True), torch.randn(2, 3, 128, 128)), path)
+    model = Pix2Pix(generator="unet_128", generator_width=4, discriminator_width=4, pretrained_generator=str(path),
+                    inference="eval")
+    x = torch.rand(1, 3, 128, 128) * 2 - 1
+    source.eval()
+    torch.testing.assert_close(model(x), source(x), rtol=0, atol=0)
