@@ -273,10 +273,8 @@ class UnpairedImageDataModule(LightningDataModule):
         files_in, files_out = files
         check_channels(files_in, self.input_channels, "input_channels")  # convertible to the training counts
         check_channels(files_out, self.output_channels, "output_channels")
-        return UnpairedImageDataset(
-            files_in, files_out, self.input_channels, self.output_channels, self.preprocessing, train,
-            self.serial_batches,
-        )  # fmt: skip
+        channels = (self.input_channels, self.output_channels)
+        return UnpairedImageDataset(files_in, files_out, *channels, self.preprocessing, train, self.serial_batches)
 
     def setup(self, stage: str | None = None) -> None:
         """Check the stage's files (headers only) and build its datasets.
@@ -288,9 +286,8 @@ class UnpairedImageDataModule(LightningDataModule):
         if stage in ("fit", None) and self.train_set is None and self._train_files is not None:
             self.train_set = self._dataset(self._train_files, train=True)
             check_train_size(type(self).__name__, len(self.train_set), self.batch_size)
-            for files, sizes in ((self.train_set.files_a, self.train_set.sizes_a),
-                                 (self.train_set.files_b, self.train_set.sizes_b)):  # fmt: skip
-                check_uniform_size(files, sizes, self.batch_size)
+            check_uniform_size(self.train_set.files_a, self.train_set.sizes_a, self.batch_size)
+            check_uniform_size(self.train_set.files_b, self.train_set.sizes_b, self.batch_size)
         if stage in ("fit", "validate", "test", None) and self.val_set is None and self.test_folders is not None:
             self.val_set = self._dataset(self._scan_domains(self.test_folders, "validation/test"), train=False)
         if stage == "predict" or (stage is None and self.predict_dir is not None):

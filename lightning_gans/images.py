@@ -277,13 +277,12 @@ def _tiff_bit_depth(dtype: np.dtype, path: Path) -> int:
 
 def _needs_pillow(page: tifffile.TiffPage) -> bool:
     """True for TIFFs tifffile cannot turn into plain samples here (palette, CMYK, YCbCr, missing codecs)."""
-    plain = page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE,
-                                 tifffile.PHOTOMETRIC.RGB)  # fmt: skip
+    plain = (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE, tifffile.PHOTOMETRIC.RGB)
     try:
         tifffile.TIFF.DECOMPRESSORS[page.compression]  # LZW, JPEG, ... need the optional imagecodecs package
     except KeyError:
         return True
-    return not plain
+    return page.photometric not in plain
 
 
 def _tiff_error(path: Path, error: Exception) -> UserInputError:

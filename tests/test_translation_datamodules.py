@@ -13,8 +13,10 @@ import zipfile
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import Tensor, nn
 
 import datamodules.downloads as downloads
@@ -181,8 +183,8 @@ def test_a_and_b_get_identical_random_transforms(tmp_path: Path, preprocess: str
     first = [sample["A"] for sample in samples if sample["name"] == "000.png"]
     assert any(not torch.equal(first[0], other) for other in first[1:]), "crops/flips never changed"
     # scale_width: width 16, height int(max(16 * 14 / 18, 12)) = 12; none: Python's round(3.5) = 4, round(4.5) = 4
-    expected = {"resize_and_crop": (12, 12), "crop": (12, 12), "scale_width": (12, 16),
-                "scale_width_and_crop": (12, 12), "none": (16, 16)}  # fmt: skip
+    expected = {"resize_and_crop": (12, 12), "crop": (12, 12), "scale_width": (12, 16)}
+    expected |= {"scale_width_and_crop": (12, 12), "none": (16, 16)}
     assert samples[0]["A"].shape[-2:] == expected[preprocess]
     if preprocess == "crop":  # no resize: each sample is an exact (maybe mirrored) window of the file
         for sample in samples:
@@ -204,12 +206,10 @@ def test_training_randomness_follows_the_global_seed(tmp_path: Path) -> None:
 
 
 def test_resize_follows_pillow_bicubic() -> None:
-    from PIL import Image
-
     ramp = (torch.linspace(0, 1, 24)[None, :] * torch.linspace(0.2, 1, 20)[:, None])[None]  # (1, 20, 24)
     resized = Preprocessing("resize_and_crop", 30, 30, flip=False)(ramp, train=True)  # (1, 30, 30)
     pil = Image.fromarray((ramp[0] * 255).round().byte().numpy()).resize((30, 30), Image.Resampling.BICUBIC)
-    pillow = torch.from_numpy(__import__("numpy").asarray(pil).astype("float32")) / 255
+    pillow = torch.from_numpy(np.asarray(pil).astype(np.float32)) / 255
     assert (resized[0] - pillow).abs().max() < 2 / 255
 
 
@@ -426,8 +426,6 @@ def test_unpaired_errors_name_the_files(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------ downloads
 def archive_bytes(kind: str) -> bytes:
     """A tiny archive laid out like the reference's (one top folder) holding one real image."""
-    from PIL import Image
-
     image = io.BytesIO()
     Image.new("RGB", (16, 8), (10, 20, 30)).save(image, "PNG")
     buffer = io.BytesIO()
