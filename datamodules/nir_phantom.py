@@ -440,6 +440,8 @@ class NIRPhantomDataModule(LightningDataModule):
         num_vessels: (min, max) main vessels per scene.
     """
 
+    aligned_validation = True  # validation items are always paired scenes, in both modes
+
     def __init__(
         self,
         mode: Literal["paired", "unpaired"] = "paired",

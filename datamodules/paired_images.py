@@ -168,6 +168,8 @@ class PairedImageDataModule(LightningDataModule):
             ``root``'s folder name.
     """
 
+    aligned_validation = True  # A and B of a validation item show the same scene: translations are scored against B
+
     def __init__(
         self,
         root: str,

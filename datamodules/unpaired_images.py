@@ -141,6 +141,8 @@ class UnpairedImageDataModule(LightningDataModule):
         dataset: the data set to download (horse2zebra, monet2photo, ...); None takes ``root``'s folder name.
     """
 
+    aligned_validation = False  # testA and testB are unrelated images: no per-image score against B
+
     def __init__(
         self,
         root: str,

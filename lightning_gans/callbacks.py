@@ -198,7 +198,8 @@ class PredictionWriter(BasePredictionWriter):
     - 2-D points ``(B, 2)`` are written at the end as ``points.csv`` (columns ``index,[label,]x,y``).
 
     At the end, ``grid.png`` shows the images (conditional: one column per class, samples sorted by index) or a
-    scatter plot of the points, and one line ``wrote N samples to <dir>`` is printed.
+    scatter plot of the points, and one line ``wrote N samples to <dir>`` is printed. Named outputs (translations
+    of a folder, each at its input's size) get no ``grid.png``.
 
     Under DDP every rank writes its own samples (indices are unique across ranks); rank ``r > 0`` writes its
     points to ``points_rank{r}.csv``. ``grid.png`` is made by rank 0 from rank 0's samples only (a strided subset
@@ -292,7 +293,7 @@ class PredictionWriter(BasePredictionWriter):
                 depth = self.bit_depth or (int(input_depths[position]) if input_depths is not None else 8)
                 save_image(images[position], self._file_name(position, index, labels, names), depth)
             grid_batch = (images * 255).round().to(torch.uint8)  # compact copy for grid.png
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and names is None:  # translations keep their own sizes: no grid of them
             kept = sum(len(s) for s in self._grid_samples)
             room = len(grid_batch) if self.grid_max_samples is None else max(0, self.grid_max_samples - kept)
             if room > 0:

@@ -1,4 +1,4 @@
-"""A callback for the DDP test: every rank saves its final weights and the first latent noise it drew."""
+"""A callback for the DDP test: every rank saves its final weights and the first latent noise it drew (if any)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ class SaveRankState(Callback):
     """Writes ``<default_root_dir>/rank<r>.pt`` with the module's state dict and a noise draw of batch 0."""
 
     def on_train_end(self, trainer, pl_module) -> None:
-        noise = latent_noise(pl_module, (4, pl_module.hparams.latent_dim), batch_idx=0)
+        latent_dim = pl_module.hparams.get("latent_dim")  # translation families have no z
+        noise = latent_noise(pl_module, (4, latent_dim), batch_idx=0) if latent_dim else None
         state = {k: v.detach().cpu() for k, v in pl_module.state_dict().items()}
         torch.save({"state_dict": state, "noise": noise}, Path(trainer.default_root_dir) / f"rank{trainer.global_rank}.pt")

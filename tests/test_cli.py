@@ -19,6 +19,7 @@ import datamodules
 import lightning_gans
 from lightning_gans import CGAN, DCGAN, GAN
 from lightning_gans.cli import main
+from lightning_gans.images import save_image
 from tests.test_datamodules import write_mnist
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,20 +42,47 @@ def mnist_dir(tmp_path) -> Path:
     return root
 
 
-def data_overrides(config: Path, mnist_dir: Path) -> list[str]:
-    """Small data for an experiment: the generated MNIST folder, or fewer generated points/digits."""
-    data = yaml.safe_load(config.read_text())["data"]["class_path"]
-    if data.endswith("MNISTDataModule"):
+def write_translation_folders(root: Path, layout: str, size: int) -> None:
+    """A few real image files in the pix2pix (``aligned``) or CycleGAN (``unpaired``) layout, ``size`` px per side."""
+    g = torch.Generator().manual_seed(0)
+    if layout == "aligned":
+        folders = {"train": 2, "val": 1, "test": 1}
+        for folder, count in folders.items():
+            for i in range(count):
+                save_image(torch.rand(3, size, 2 * size, generator=g), root / folder / f"{i}.png")
+        return
+    for folder in ("trainA", "trainB", "testA", "testB"):
+        for i in range(2):
+            save_image(torch.rand(3, size, size, generator=g), root / folder / f"{i}.png")
+
+
+# The experiments' architectures at a fraction of the width: these tests check the YAML and its wiring
+NARROW_TRANSLATION = ["--model.generator_width", "4", "--model.discriminator_width", "4"]
+
+
+def data_overrides(config: Path, mnist_dir: Path, tmp_path: Path) -> list[str]:
+    """Small data (and narrow translation networks) for an experiment: generated files or fewer generated samples,
+    never a download."""
+    data = yaml.safe_load(config.read_text())["data"]
+    name, init_args = data["class_path"], data.get("init_args") or {}
+    if name.endswith("MNISTDataModule"):
         return ["--data.data_dir", str(mnist_dir), "--data.download", "false", "--data.val_size", "32"]
-    if data.endswith("GaussianMixtureDataModule"):
+    if name.endswith("GaussianMixtureDataModule"):
         return ["--data.num_train", "400", "--data.num_val", "100"]
+    if name.endswith(("PairedImageDataModule", "UnpairedImageDataModule")):
+        root = tmp_path / "images"
+        size = int(init_args.get("load_size", 286))
+        write_translation_folders(root, "aligned" if name.endswith("PairedImageDataModule") else "unpaired", size)
+        return ["--data.root", str(root), "--data.download", "false", *NARROW_TRANSLATION]
+    if name.endswith("NIRPhantomDataModule"):
+        return ["--data.num_train", "4", "--data.num_val", "2", *NARROW_TRANSLATION]
     return ["--data.num_train", "200", "--data.num_val", "40"]
 
 
 @pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.stem)
 def test_experiment_fast_dev_run(config, tmp_path, mnist_dir):
     main(["fit", "--config", str(config), "--trainer.fast_dev_run", "2", "--trainer.default_root_dir", str(tmp_path / "run"),
-          "--trainer.logger", "false", *QUIET, *data_overrides(config, mnist_dir)])
+          "--trainer.logger", "false", *QUIET, *data_overrides(config, mnist_dir, tmp_path)])
 
 
 @pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.stem)
