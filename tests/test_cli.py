@@ -100,8 +100,7 @@ def test_experiment_print_config_roundtrips(config, capsys):
 
 @pytest.mark.parametrize(
     "group,name",
-    [("model", "GAN"), ("model", "DCGAN"), ("model", "CGAN"),
-     ("data", "MNISTDataModule"), ("data", "GaussianMixtureDataModule"), ("data", "RenderedDigitsDataModule")],
+    [("model", name) for name in lightning_gans.__all__] + [("data", name) for name in datamodules.__all__ if name[0].isupper()],
 )
 def test_help_lists_every_argument_from_its_docstring(group, name, capsys):
     with pytest.raises(SystemExit):
