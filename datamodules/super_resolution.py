@@ -5,7 +5,8 @@ Batches are dicts, in [0, 1] (super-resolution works in [0, 1], as BasicSR does,
 
     {"lr": float32 (B, C, h, w), "hr": float32 (B, C, scale*h, scale*w), "name": list[str], "bit_depth": int64 (B,)}
 
-``name`` is the file's stem (for saving predictions) and ``bit_depth`` the HR file's bits per sample (8 or 16).
+``name`` is the file's name (``0001.png``; predictions are written under it) and ``bit_depth`` the HR file's bits
+per sample (8 or 16).
 LR images made here are MATLAB bicubic ``imresize(hr, 1/scale)`` (antialiased) of the HR, clamped to [0, 1] but
 not rounded to 8 bits, so they differ from stored benchmark LR files by at most half a quantisation step.
 
@@ -14,6 +15,14 @@ a random ``gt_size`` HR crop, a random horizontal flip, and with ``use_rot`` a v
 8 square symmetries), the same transform on LR and HR. With ``lr_on_device`` the loaders yield HR only and
 ``on_after_batch_transfer`` makes the LR batch on the model's device, where a batched degradation pipeline
 (Real-ESRGAN's) can take its place.
+
+Prediction keeps each file as it is: greyscale stays one channel, an alpha channel stays (``(B, C + 1, h, w)``;
+the SR families upscale it beside the network), 16-bit files stay 16-bit, and a batch holds images of one size and
+channel count only.
+
+Training crops are drawn by ``SeededSampler`` from (seed, epoch), the epoch being the trainer's (Lightning calls
+``set_epoch`` on the sampler at every epoch, through its ``DistributedSamplerWrapper`` under DDP), so a run resumed
+from a checkpoint sees the crops the uninterrupted run saw.
 
 Folders are flat (not searched recursively); every image file in them is used. Sizes, channels and LR/HR pairing
 are checked from the file headers in ``setup()``, before any decoding, so one bad file fails at once with a
@@ -49,7 +58,7 @@ class ImageFile:
 
     Args:
         path: the file.
-        channels: channels in the file (1 greyscale, 3 RGB).
+        channels: channels in the file (1 greyscale, 2 greyscale + alpha, 3 RGB, 4 RGBA).
         height: rows.
         width: columns.
         bit_depth: bits per sample, 8 or 16.
@@ -78,19 +87,24 @@ def list_images(folder: str | Path, argument: str) -> list[Path]:
     return paths
 
 
-def inspect_image(path: Path, channels: int, argument: str) -> ImageFile:
-    """Read ``path``'s header and check that its channels can become ``channels``.
+CHANNEL_KINDS = {1: "greyscale", 2: "greyscale + alpha", 3: "RGB", 4: "RGBA"}
+
+
+def inspect_image(path: Path, channels: int, argument: str, alpha: bool = False) -> ImageFile:
+    """Read ``path``'s header and check that a ``channels``-channel model can take the file.
 
     Args:
         path: the image file.
-        channels: channels the data module yields (1 or 3); greyscale files are repeated to 3.
+        channels: the data module's channels (1 or 3): greyscale files go into RGB models too.
         argument: the argument whose folder holds the file (shown in error messages).
+        alpha: also allow an alpha channel (prediction: it is upscaled beside the network).
     """
     file_channels, height, width, bit_depth = read_image_size(path)  # one-line UserInputError if unreadable
-    if file_channels not in (1, 3) or (channels == 1 and file_channels == 3):
-        kinds = {1: "greyscale", 2: "greyscale + alpha", 3: "RGB", 4: "RGBA"}
-        kind = kinds.get(file_channels, f"{file_channels}-channel")
-        wanted = "greyscale" if channels == 1 else "greyscale or RGB"
+    allowed = (1, channels) + ((2, channels + 1) if alpha else ())
+    if file_channels not in allowed:
+        kind = CHANNEL_KINDS.get(file_channels, f"{file_channels}-channel")
+        kinds = [CHANNEL_KINDS[c] for c in sorted(set(allowed))]
+        wanted = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
         raise UserInputError(f"{argument}: {path} is {kind}; with channels={channels} images must be {wanted}")
     return ImageFile(path, file_channels, height, width, bit_depth)
 
@@ -193,25 +207,39 @@ class SeededSampler(Sampler[tuple[int, int]]):
     """Shuffled ``(index, sample_seed)`` pairs: each crop's randomness comes from its own seed.
 
     The seeds are drawn in the main process from ``(seed, epoch)``, so the crops and flips of a run do not depend
-    on ``num_workers`` or on the global RNG, and every epoch differs.
+    on ``num_workers`` or on the global RNG, and every epoch differs. The epoch is the trainer's: Lightning's fit
+    loop calls ``set_epoch(epoch)`` before each epoch (under DDP its ``DistributedSamplerWrapper`` shards this
+    sampler's pairs and passes ``set_epoch`` on), so a run resumed from a checkpoint repeats the uninterrupted
+    run's crops. Lightning makes the first iterator of a ``fit`` before that call (with workers it draws its
+    first indices at once), hence ``epoch``, which the data module sets to the trainer's. Outside a Trainer each
+    pass is the next epoch.
 
     Args:
         num_samples: samples per epoch.
         seed: the data seed.
+        epoch: the epoch of the first pass.
     """
 
-    def __init__(self, num_samples: int, seed: int) -> None:
+    def __init__(self, num_samples: int, seed: int, epoch: int = 0) -> None:
         self.num_samples = num_samples
         self.seed = seed
-        self.epoch = 0
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.num_samples
 
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next pass epoch ``epoch``'s (Lightning calls it at the start of every training epoch).
+
+        Args:
+            epoch: the epoch about to start (Lightning's ``epoch_progress.current.processed``).
+        """
+        self.epoch = epoch
+
     def __iter__(self) -> Iterator[tuple[int, int]]:
         state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, dtype=np.uint64)[0]
         generator = torch.Generator().manual_seed(int(state))
-        self.epoch += 1
+        self.epoch += 1  # a second pass without set_epoch is the next epoch
         order = torch.randperm(self.num_samples, generator=generator).tolist()
         seeds = torch.randint(0, 2**62, (self.num_samples,), generator=generator).tolist()
         return iter(zip(order, seeds))
@@ -287,7 +315,7 @@ class CropDataset(Dataset[dict]):
         vflip = self.use_rot and coins[1]
         transpose = self.use_rot and coins[2]
         crops = augment(crops, hflip, vflip, transpose)
-        batch = {"hr": crops[0].contiguous(), "name": hr_file.path.stem, "bit_depth": hr_file.bit_depth}
+        batch = {"hr": crops[0].contiguous(), "name": hr_file.path.name, "bit_depth": hr_file.bit_depth}
         if lr_full is not None:
             batch["lr"] = crops[1].contiguous()
         elif self.make_lr:
@@ -320,7 +348,7 @@ class FullImageDataset(Dataset[dict]):
         hr = to_unit_float(read_image(hr_file.path)[0], 8, self.channels)  # (C, H, W)
         height, width = hr.shape[-2] // self.scale * self.scale, hr.shape[-1] // self.scale * self.scale
         hr = hr[:, :height, :width].contiguous()  # mod-crop: the benchmarks' ground truth
-        batch = {"hr": hr, "name": hr_file.path.stem, "bit_depth": hr_file.bit_depth}
+        batch = {"hr": hr, "name": hr_file.path.name, "bit_depth": hr_file.bit_depth}
         if self.lr_files is not None:
             batch["lr"] = to_unit_float(read_image(self.lr_files[index].path)[0], 8, self.channels)
         elif self.make_lr:
@@ -329,32 +357,34 @@ class FullImageDataset(Dataset[dict]):
 
 
 def same_size_batches(files: list[ImageFile], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of at most ``batch_size`` images of one size (in order of first appearance).
+    """Indices grouped into batches of at most ``batch_size`` images of one size and channel count (in order of
+    first appearance).
 
     Args:
         files: the image headers.
         batch_size: most images per batch.
     """
-    groups: dict[tuple[int, int], list[int]] = {}
+    groups: dict[tuple[int, int, int], list[int]] = {}
     for index, file in enumerate(files):
-        groups.setdefault((file.height, file.width), []).append(index)
+        groups.setdefault((file.height, file.width, file.channels), []).append(index)
     return [group[i : i + batch_size] for group in groups.values() for i in range(0, len(group), batch_size)]
 
 
 class LowResBatches(Dataset[dict]):
-    """LR images of any size for prediction, already batched: item ``i`` is the ``i``-th same-size group.
+    """LR images of any size for prediction, already batched: item ``i`` is the ``i``-th group of one size and
+    channel count.
 
-    Each item is ``{"lr": (n, C, h, w), "name": list[str], "bit_depth": int64 (n,)}``; the DataLoader runs with
-    ``batch_size=None``, so Lightning's samplers (also under DDP) see whole batches.
+    Each item is ``{"lr": (n, C, h, w), "name": list[str], "bit_depth": int64 (n,)}`` with the files' own C (1
+    greyscale, 2 greyscale + alpha, 3 RGB, 4 RGBA) and samples (16-bit files keep their 65536 levels); the
+    DataLoader runs with ``batch_size=None``, so Lightning's samplers (also under DDP) see whole batches.
 
     Args:
         files: the LR headers.
-        channels: output channels.
         batch_size: most images per batch.
     """
 
-    def __init__(self, files: list[ImageFile], channels: int, batch_size: int) -> None:
-        self.files, self.channels = files, channels
+    def __init__(self, files: list[ImageFile], batch_size: int) -> None:
+        self.files = files
         self.batches = same_size_batches(files, batch_size)
 
     def __len__(self) -> int:
@@ -362,9 +392,9 @@ class LowResBatches(Dataset[dict]):
 
     def __getitem__(self, index: int) -> dict:
         files = [self.files[i] for i in self.batches[index]]
-        lr = torch.stack([to_unit_float(read_image(f.path)[0], 8, self.channels) for f in files])  # (n, C, h, w)
+        lr = torch.stack([read_image(f.path)[0] for f in files])  # (n, C, h, w) float32 in [0, 1]
         bit_depth = torch.tensor([f.bit_depth for f in files], dtype=torch.int64)
-        return {"lr": lr, "name": [f.path.stem for f in files], "bit_depth": bit_depth}
+        return {"lr": lr, "name": [f.path.name for f in files], "bit_depth": bit_depth}
 
 
 def as_list(value: str | list[str] | None) -> list[str]:
@@ -378,8 +408,10 @@ class SuperResolutionDataModule(LightningDataModule):
     """Super-resolution data: random HR crops for training, full images of several sets for validation.
 
     Batches: ``{"lr": float32 (B, C, h, w), "hr": float32 (B, C, scale*h, scale*w), "name": list[str],
-    "bit_depth": int64 (B,)}`` in [0, 1] (prediction batches have no ``"hr"``). Training draws ``gt_size`` crops
-    (LR crops ``gt_size / scale``) with BasicSR's flips and rotations; validation uses whole images, ground truth
+    "bit_depth": int64 (B,)}`` in [0, 1], ``name`` the file names. Prediction batches have no ``"hr"`` and keep
+    each file's channels (greyscale, alpha) and bit depth, one size and channel count per batch. Training draws
+    ``gt_size`` crops (LR crops ``gt_size / scale``) with BasicSR's flips and rotations, a new draw each epoch of the
+    trainer's (resuming repeats them); validation uses whole images, ground truth
     mod-cropped to a multiple of ``scale``, batch size 1, one dataloader per set in the order of
     ``val_set_names`` (log as ``val/<name>/psnr_y``); ``test`` uses the same sets. LR is read from the paired
     folder when one is given, else made by MATLAB bicubic downscaling (``lightning_gans.imresize``).
@@ -396,7 +428,8 @@ class SuperResolutionDataModule(LightningDataModule):
         scale: upscaling factor; LR sides are HR sides / ``scale``.
         gt_size: HR training crop side in pixels (128 in ESRGAN / BasicSR); a multiple of ``scale`` (x3: e.g. 144).
         batch_size: training crops per batch (16 in ESRGAN / BasicSR).
-        predict_batch_size: most LR images per predict batch; only images of the same size share a batch.
+        predict_batch_size: most LR images per predict batch; only images of the same size and channels share a
+            batch.
         num_workers: DataLoader worker processes (0 loads in the main process).
         use_hflip: random horizontal flips of training crops.
         use_rot: random vertical flips and transposes of training crops (with ``use_hflip``: all 8 symmetries).
@@ -408,7 +441,8 @@ class SuperResolutionDataModule(LightningDataModule):
             first (BasicSR's ``extract_subimages.py``: 480 x 480) so that each decode is cheap.
         lr_on_device: yield HR only and make the LR batch in ``on_after_batch_transfer`` on the model's device
             (for batched degradation pipelines); stored LR folders are still used as they are.
-        channels: 3 (RGB; greyscale files are repeated) or 1 (greyscale only).
+        channels: 3 (RGB; greyscale training files are repeated) or 1 (greyscale only). Prediction also takes
+            files with an alpha channel, and greyscale files into an RGB model (they come back greyscale).
         seed: seed of the crops and flips (independent of ``num_workers`` and of the model's RNG).
     """
 
@@ -510,8 +544,8 @@ class SuperResolutionDataModule(LightningDataModule):
             self.val_datasets = [self._validation_set(name) for name in self.val_set_names]
         if stage in ("predict", None) and self.predict_dir is not None and self.predict_set is None:
             paths = list_images(self.predict_dir, "predict_dir")
-            files = [inspect_image(path, self.channels, "predict_dir") for path in paths]
-            self.predict_set = LowResBatches(files, self.channels, self.predict_batch_size)
+            files = [inspect_image(path, self.channels, "predict_dir", alpha=True) for path in paths]
+            self.predict_set = LowResBatches(files, self.predict_batch_size)
 
     def _paired_files(
         self, hr_dir: str, lr_dir: str | None, hr_arg: str, lr_arg: str
@@ -576,10 +610,12 @@ class SuperResolutionDataModule(LightningDataModule):
             if not self.train_dirs:
                 raise UserInputError("SuperResolutionDataModule: fitting needs train_dir (a folder of HR images)")
             raise RuntimeError("SuperResolutionDataModule: call setup('fit') before asking for a dataloader")
+        # the epoch Lightning passes to set_epoch; the first iterator of a fit is made before that call
+        epoch = self.trainer.fit_loop.epoch_progress.current.processed if self.trainer is not None else 0
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
-            sampler=SeededSampler(len(self.train_set), self.seed),
+            sampler=SeededSampler(len(self.train_set), self.seed, epoch),
             drop_last=True,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -596,7 +632,7 @@ class SuperResolutionDataModule(LightningDataModule):
         return self.val_dataloader()
 
     def predict_dataloader(self) -> DataLoader:
-        """Batches ``{"lr", "name", "bit_depth"}`` of the ``predict_dir`` images, same-size images grouped."""
+        """Batches ``{"lr", "name", "bit_depth"}`` of the ``predict_dir`` images, one size and channel count each."""
         if self.predict_set is None:
             if self.predict_dir is None:
                 raise UserInputError("SuperResolutionDataModule: predicting needs predict_dir (a folder of LR images)")

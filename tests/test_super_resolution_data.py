@@ -1,5 +1,6 @@
 """Tests of the super-resolution data module on tiny real image files written here: crops, flips, on-the-fly and
-paired LR, several validation sets, prediction batches, the LR-on-device path and one-line errors."""
+paired LR, several validation sets, prediction batches that keep each file's channels and depth, epochs that follow
+the trainer's (bit-identical resume, DDP sharding), the LR-on-device path and one-line errors."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from pathlib import Path
 
 import docstring_parser
 import lightning.pytorch as pl
+import numpy as np
 import pytest
 import torch
+from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
-from datamodules.super_resolution import SuperResolutionDataModule, make_low_resolution
+from datamodules.super_resolution import SeededSampler, SuperResolutionDataModule, make_low_resolution
 from lightning_gans.errors import UserInputError
-from lightning_gans.images import save_image
+from lightning_gans.images import read_image, save_image
 from lightning_gans.imresize import imresize
+from lightning_gans.srresnet import SRResNet
 
 
 def random_image(channels: int, height: int, width: int, seed: int, bit_depth: int = 8) -> torch.Tensor:
@@ -79,7 +84,7 @@ def test_training_batches_are_crops_with_bicubic_lr(tmp_path: Path) -> None:
     torch.testing.assert_close(batch["lr"], imresize(batch["hr"], scale=1 / 4).clamp(0, 1))
     for crop, name in zip(batch["hr"], batch["name"]):
         found = find_crop(crop, images)
-        assert found is not None and found[0] == name  # a real crop of the named image (up to a symmetry)
+        assert found is not None and f"{found[0]}.png" == name  # a real crop of the named file (up to a symmetry)
     assert len(dm.train_dataloader()) == 3 * 4 // 6
 
 
@@ -171,7 +176,7 @@ def test_several_validation_sets_with_mod_crop_and_stored_or_bicubic_lr(tmp_path
     loaders = dm.val_dataloader()
     assert len(loaders) == 2
     set5_batches = list(loaders[0])
-    assert [b["name"] for b in set5_batches] == [["baby"], ["bird"]]
+    assert [b["name"] for b in set5_batches] == [["baby.png"], ["bird.png"]]
     assert set5_batches[0]["hr"].shape == (1, 3, 12, 24) and set5_batches[0]["lr"].shape == (1, 3, 4, 8)
     stored = (imresize(set5["baby"], scale=1 / 3).clamp(0, 1) * 255).round() / 255  # what the 8-bit file holds
     torch.testing.assert_close(set5_batches[0]["lr"][0], stored)
@@ -197,9 +202,42 @@ def test_predict_batches_group_images_of_one_size(tmp_path: Path) -> None:
     dm = SuperResolutionDataModule(predict_dir=str(tmp_path / "lr"), predict_batch_size=2)
     dm.setup("predict")
     batches = list(dm.predict_dataloader())
-    assert [b["name"] for b in batches] == [["a", "c"], ["d"], ["b"]]
+    assert [b["name"] for b in batches] == [["a.png", "c.png"], ["d.png"], ["b.png"]]
     assert batches[0]["lr"].shape == (2, 3, 5, 7) and batches[2]["lr"].shape == (1, 3, 9, 4)
     assert "hr" not in batches[0]
+
+
+def test_predict_batches_keep_each_files_channels_and_bit_depth(tmp_path: Path) -> None:
+    folder = tmp_path / "lr"
+    files = {  # name: (channels, bit depth); all 5 x 6, so only the channel count splits the batches
+        "grey16.png": (1, 16), "grey8.png": (1, 8), "rgb.png": (3, 8), "rgba.png": (4, 8), "rgb16.tif": (3, 16),
+        "grey_alpha.tif": (2, 16),
+    }
+    images = {}
+    for i, (name, (channels, depth)) in enumerate(files.items()):
+        images[name] = random_image(channels, 5, 6, seed=i, bit_depth=depth)
+        save_image(images[name], folder / name, bit_depth=depth)
+    dm = SuperResolutionDataModule(predict_dir=str(folder), predict_batch_size=4)  # an RGB model's data
+    dm.setup("predict")
+    batches = list(dm.predict_dataloader())
+    assert [b["name"] for b in batches] == [["grey16.png", "grey8.png"], ["grey_alpha.tif"], ["rgb.png", "rgb16.tif"],
+                                            ["rgba.png"]]
+    seen = {}
+    for batch in batches:
+        assert batch["lr"].dtype == torch.float32 and "hr" not in batch
+        for name, lr, depth in zip(batch["name"], batch["lr"], batch["bit_depth"].tolist()):
+            seen[name] = (lr, depth)
+    for name, (channels, depth) in files.items():
+        lr, seen_depth = seen[name]
+        assert lr.shape == (channels, 5, 6) and seen_depth == depth, name  # no greyscale -> RGB, alpha kept
+        torch.testing.assert_close(lr, images[name], rtol=0, atol=0)  # every 16-bit level survives
+    assert len(np.unique(seen["grey16.png"][0].numpy())) > 25  # 30 pixels of 65536 levels: not squeezed to 8 bits
+
+    grey = SuperResolutionDataModule(predict_dir=str(tmp_path / "grey"), channels=1)
+    save_image(images["grey8.png"], tmp_path / "grey" / "g.png")
+    save_image(images["grey_alpha.tif"], tmp_path / "grey" / "ga.tif", bit_depth=16)
+    grey.setup("predict")
+    assert [b["lr"].shape[1] for b in grey.predict_dataloader()] == [1, 2]  # greyscale (+ alpha) into a grey model
 
 
 # -------------------------------------------------------------------------------------- with a Trainer
@@ -261,6 +299,105 @@ def test_trainer_fits_validates_and_predicts(tmp_path: Path, lr_on_device: bool)
     assert [p.shape for p in predictions] == [(2, 3, 10, 12), (1, 3, 8, 6)]
 
 
+# ------------------------------------------------------------------------------- epochs follow the trainer
+
+
+def test_sampler_follows_set_epoch_and_is_sharded_by_lightnings_ddp_wrapper() -> None:
+    epoch2 = list(SeededSampler(10, seed=5, epoch=2))
+    assert sorted(index for index, _ in epoch2) == list(range(10))
+    sampler = SeededSampler(10, seed=5)
+    first = list(sampler)
+    assert list(sampler) != first  # outside a Trainer a second pass is the next epoch
+    sampler.set_epoch(2)
+    assert list(sampler) == epoch2
+    sampler.set_epoch(0)
+    assert list(sampler) == first
+    # Under DDP Lightning wraps a custom sampler in DistributedSamplerWrapper (shuffle=False: the sampler shuffles)
+    # and calls the wrapper's set_epoch, which must reach ours; the ranks then take disjoint shares of that epoch
+    shards = []
+    for rank in range(2):
+        wrapper = DistributedSamplerWrapper(SeededSampler(10, seed=5), num_replicas=2, rank=rank, shuffle=False)
+        wrapper.set_epoch(2)
+        shards.append(list(wrapper))
+    assert len(shards[0]) == len(shards[1]) == 5
+    assert sorted(shards[0] + shards[1]) == sorted(epoch2)
+
+
+class CropRecorder(pl.LightningModule):
+    """Records the HR crops of every epoch; no epoch reseeding of its own (the data module must get it right)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Conv2d(3, 3, 1)
+        self.crops: dict[int, list[torch.Tensor]] = {}
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        self.crops.setdefault(self.current_epoch, []).append(batch["hr"].clone())
+        return self.net(batch["hr"]).mean()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def sr_trainer(root: Path, max_epochs: int, checkpoints: Path | None = None) -> pl.Trainer:
+    callbacks = [ModelCheckpoint(dirpath=checkpoints, save_top_k=-1, filename="{epoch}")] if checkpoints else []
+    return pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=False, callbacks=callbacks,
+                      enable_checkpointing=bool(callbacks), enable_progress_bar=False, enable_model_summary=False,
+                      num_sanity_val_steps=0, default_root_dir=root)
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])  # a worker makes Lightning's first iterator draw at once
+def test_a_resumed_fit_draws_the_crops_of_the_uninterrupted_run(tmp_path: Path, num_workers: int) -> None:
+    write_folder(tmp_path / "hr", [(16, 16), (18, 20)])
+
+    def fit(root: Path, max_epochs: int, **kwargs) -> CropRecorder:
+        data = SuperResolutionDataModule(train_dir=str(tmp_path / "hr"), scale=2, gt_size=8, batch_size=2,
+                                         crops_per_image=2, num_workers=num_workers)
+        model = CropRecorder()
+        sr_trainer(root, max_epochs, kwargs.pop("checkpoints", None)).fit(model, data, **kwargs)
+        return model
+
+    uninterrupted = fit(tmp_path / "a", 3)
+    fit(tmp_path / "b", 1, checkpoints=tmp_path / "ckpt")
+    resumed = fit(tmp_path / "c", 3, ckpt_path=tmp_path / "ckpt" / "epoch=0.ckpt")
+    assert sorted(resumed.crops) == [1, 2]
+    for epoch in (1, 2):
+        assert torch.equal(torch.cat(resumed.crops[epoch]), torch.cat(uninterrupted.crops[epoch])), epoch
+    assert not torch.equal(torch.cat(uninterrupted.crops[1]), torch.cat(uninterrupted.crops[2]))  # epochs differ
+
+
+def test_srresnet_resumed_from_an_end_of_epoch_checkpoint_is_bit_identical(tmp_path: Path) -> None:
+    write_folder(tmp_path / "hr", [(24, 24), (20, 28), (28, 20)])
+
+    def fit(root: Path, max_epochs: int, checkpoints: Path | None = None, ckpt_path: Path | None = None) -> pl.Trainer:
+        data = SuperResolutionDataModule(train_dir=str(tmp_path / "hr"), scale=4, gt_size=16, batch_size=2,
+                                         crops_per_image=2, seed=1)
+        model = SRResNet(generator_features=8, generator_blocks=1, ema_decay=0.9, lpips=False)
+        trainer = sr_trainer(root, max_epochs, checkpoints)
+        trainer.fit(model, data, ckpt_path=ckpt_path)
+        return trainer
+
+    pl.seed_everything(3)
+    uninterrupted = fit(tmp_path / "a", 3)
+    pl.seed_everything(3)
+    fit(tmp_path / "b", 1, checkpoints=tmp_path / "ckpt")
+    torch.rand(50)  # the global RNG moved on: the resumed run must not depend on it
+    pl.seed_everything(3)
+    resumed = fit(tmp_path / "c", 3, ckpt_path=tmp_path / "ckpt" / "epoch=0.ckpt")
+
+    assert uninterrupted.global_step == resumed.global_step == 9  # 3 images x 2 crops / batch 2, 3 epochs
+    a, b = uninterrupted.lightning_module.state_dict(), resumed.lightning_module.state_dict()
+    assert a.keys() == b.keys() and any(key.startswith("generator_ema.") for key in a)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)  # G and its EMA
+    state_a, state_b = uninterrupted.optimizers[0].state_dict(), resumed.optimizers[0].state_dict()
+    assert state_a["param_groups"] == state_b["param_groups"]  # learning rate of the per-step schedule included
+    assert state_a["state"].keys() == state_b["state"].keys() and state_a["state"]
+    for index, moments in state_a["state"].items():
+        for name, value in moments.items():
+            torch.testing.assert_close(value, state_b["state"][index][name], rtol=0, atol=0, msg=f"{index}.{name}")
+
+
 # ------------------------------------------------------------------------------------------ errors
 
 
@@ -295,8 +432,14 @@ def test_bad_data_raises_one_line_naming_the_file(tmp_path: Path) -> None:
     setup_fails("empty holds no images", "predict", predict_dir=str(tmp_path / "empty"))
     setup_fails("is not a folder", train_dir=str(tmp_path / "nowhere"))
     write_folder(tmp_path / "rgba", [(16, 16)], channels=4)
-    setup_fails("img_000.png is RGBA", train_dir=str(tmp_path / "rgba"), **small)
-    setup_fails("img_000.png is RGB", train_dir=hr, channels=1, **small)
+    rgba = str(tmp_path / "rgba")
+    setup_fails("img_000.png is RGBA; with channels=3 images must be greyscale or RGB", train_dir=rgba, **small)
+    setup_fails("img_000.png is RGB; with channels=1 images must be greyscale", train_dir=hr, channels=1, **small)
+    setup_fails("img_000.png is RGB; with channels=1 images must be greyscale or greyscale \\+ alpha", "predict",
+                predict_dir=hr, channels=1)
+    save_image(torch.rand(5, 6, 7), tmp_path / "planes" / "five.tif")
+    setup_fails("five.tif is 5-channel; with channels=3 images must be greyscale, greyscale \\+ alpha, RGB or RGBA",
+                "predict", predict_dir=str(tmp_path / "planes"))
     setup_fails("cannot fill one batch", train_dir=hr, scale=2, gt_size=8)
 
 
