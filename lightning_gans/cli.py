@@ -145,6 +145,22 @@ class GanCLI(LightningCLI):
         parser.add_lightning_class_args(SampleImages, "samples")
         parser.add_lightning_class_args(PredictionWriter, "predictions")
 
+    def parse_arguments(self, parser, args) -> None:
+        self._command_line = list(args) if isinstance(args, (list, tuple)) else sys.argv[1:]
+        super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        """Checkpoint hyperparameters under what the user asked for, not over it.
+
+        Lightning 2.6 merges a ``--ckpt_path`` checkpoint's hyperparameters over the parsed command line, so
+        ``predict --ckpt_path x.ckpt --model.tile_size 256`` silently kept the checkpoint's value (upstream PR
+        #21455). Here the command line (its ``--config`` files and ``--model.*`` flags) is parsed again on top.
+        """
+        super()._parse_ckpt_path()
+        subcommand = self.config.get("subcommand")
+        if subcommand and self.config[subcommand].get("ckpt_path") and isinstance(self._command_line, list):
+            self.config = self.parser.parse_args(self._command_line, namespace=self.config)
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer

@@ -123,9 +123,6 @@ def test_predict_tiled_and_self_ensembled_from_the_fit_checkpoints_generator(che
     check_predictions(out, images, checkpoint, ensemble=ensemble, tiled=True)
 
 
-@pytest.mark.xfail(strict=True, reason="LightningCLI 2.6 _parse_ckpt_path merges the checkpoint's hyper_parameters "
-                   "over the command line (Lightning PR #21455), so --model.tile_size given with --ckpt_path is "
-                   "ignored; lightning_gans/cli.py should apply them as parser defaults")
 def test_predict_time_model_options_win_over_the_checkpoints_hyperparameters(checkpoint, tmp_path):
     images, out = predict_mixed(tmp_path, ["--ckpt_path", str(checkpoint)], *TILES)
     check_predictions(out, images, checkpoint, ensemble=False, tiled=True)

@@ -354,7 +354,7 @@ def test_predict_dir_writes_16_bit_greyscale_at_16_bits(tmp_path):
     data = SuperResolutionDataModule(predict_dir=str(tmp_path / "in"), channels=1, scale=4, predict_batch_size=2)
     trainer(tmp_path, callbacks=[PredictionWriter(output_dir=str(tmp_path / "out"))]).predict(model, data)
     for stem, lr in images.items():
-        written, depth = read_image(tmp_path / "out" / f"{stem}.png")
+        written, depth = read_image(tmp_path / "out" / f"{stem}.tif")  # the input's name and format
         assert depth == 16 and written.shape == (1, 4 * lr.shape[1], 4 * lr.shape[2])
         torch.testing.assert_close(written, model(lr[None])[0], atol=0.51 / 65535, rtol=0)
 
