@@ -106,6 +106,9 @@ def inspect_image(path: Path, channels: int, argument: str, alpha: bool = False)
         kinds = [CHANNEL_KINDS[c] for c in sorted(set(allowed))]
         wanted = kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} or {kinds[-1]}"
         raise UserInputError(f"{argument}: {path} is {kind}; with channels={channels} images must be {wanted}")
+    if file_channels == 2 and bit_depth == 16 and path.suffix.lower() == ".png":  # its output could not be written
+        raise UserInputError(f"{argument}: {path} is a 16-bit grey + alpha PNG, which no PNG writer here can write back; "
+                             "convert it to a 16-bit TIFF (same name, .tif)")
     return ImageFile(path, file_channels, height, width, bit_depth)
 
 

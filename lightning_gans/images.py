@@ -98,8 +98,17 @@ def _check_image(image: Tensor, name: str, channels: tuple[int, ...] | None) -> 
 
 
 def _encode_png(samples: np.ndarray) -> bytes:
-    """Encode ``(H, W, C)`` uint8/uint16 samples (C in {1, 3, 4}, RGB order) as PNG bytes with OpenCV."""
+    """Encode ``(H, W, C)`` uint8/uint16 samples (C in {1, 3, 4}, RGB order; 2 = grey + alpha at 8 bits) as PNG bytes.
+
+    OpenCV writes every case but grey + alpha, which Pillow writes at 8 bits ("LA"); neither writes it at 16.
+    """
     channels = samples.shape[2]
+    if channels == 2:
+        if samples.dtype != np.uint8:
+            raise ValueError("save_image: a 16-bit grey + alpha PNG cannot be written (OpenCV and Pillow lack it); write .tif")
+        buffer = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(samples)).save(buffer, "PNG")  # (H, W, 2) uint8 is mode "LA"
+        return buffer.getvalue()
     if channels == 3:
         samples = samples[..., ::-1]  # RGB -> BGR
     elif channels == 4:
@@ -134,7 +143,7 @@ def _encode_jpeg(samples: np.ndarray) -> bytes:
 
 # suffixes -> (encoder, allowed channel counts (None: any), allowed bit depths)
 _WRITERS = {
-    **{suffix: (_encode_png, (1, 3, 4), (8, 16)) for suffix in _PNG_SUFFIXES},
+    **{suffix: (_encode_png, (1, 2, 3, 4), (8, 16)) for suffix in _PNG_SUFFIXES},
     **{suffix: (_encode_tiff, None, (8, 16)) for suffix in _TIFF_SUFFIXES},
     **{suffix: (_encode_jpeg, (1, 3), (8,)) for suffix in _JPEG_SUFFIXES},
 }

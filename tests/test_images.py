@@ -460,3 +460,14 @@ def test_points_to_image_reference_points_are_red() -> None:
 def test_points_to_image_rejects_bad_input(points: torch.Tensor, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         points_to_image(points, **{"extent": 1.0, **kwargs})
+
+
+def test_grey_plus_alpha_png_round_trips_at_8_bits_and_is_refused_at_16(tmp_path: Path) -> None:
+    levels = random_levels(2, 8, seed=11)
+    save_image(levels.double() / 255, tmp_path / "la.png")
+    image, bit_depth = read_image(tmp_path / "la.png")
+    assert bit_depth == 8 and image.shape == (2, 5, 7)
+    assert torch.equal((image * 255).round().long(), levels)
+    with pytest.raises(ValueError, match="write .tif"):
+        save_image(levels.double() / 255, tmp_path / "la16.png", bit_depth=16)
+    assert not (tmp_path / "la16.png").exists()
