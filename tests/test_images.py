@@ -222,7 +222,7 @@ def test_save_image_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     ("image", "kwargs", "message"),
     [
         (torch.zeros(1, 4, 4, dtype=torch.uint8), {}, "float tensor"),
-        (torch.zeros(2, 4, 4), {}, r"C in \{1, 3, 4\}"),
+        (torch.zeros(5, 4, 4), {}, r"C in \{1, 2, 3, 4\}"),
         (torch.zeros(4, 4), {}, r"shape \(C, H, W\)"),
         (torch.zeros(1, 0, 4), {}, "H, W >= 1"),
         (torch.full((1, 4, 4), 1.5), {}, r"in \[0, 1\]"),
