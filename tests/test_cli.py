@@ -76,6 +76,18 @@ def data_overrides(config: Path, mnist_dir: Path, tmp_path: Path) -> list[str]:
         return ["--data.root", str(root), "--data.download", "false", *NARROW_TRANSLATION]
     if name.endswith("NIRPhantomDataModule"):
         return ["--data.num_train", "4", "--data.num_val", "2", *NARROW_TRANSLATION]
+    if name.endswith("SuperResolutionDataModule"):
+        hr = tmp_path / "hr"
+        g = torch.Generator().manual_seed(0)
+        for i in range(3):
+            save_image(torch.rand(3, 136, 144, generator=g), hr / f"{i}.png")
+        model = yaml.safe_load(config.read_text())["model"]["class_path"]
+        narrow = ["--model.generator_features", "8", "--model.generator_blocks", "1"]
+        if not model.endswith("SRResNet"):  # GAN stages: no VGG19 file here, no PSNR checkpoint, a narrow D
+            narrow += ["--model.vgg_weights", "random", "--model.pretrained_generator", "null",
+                       "--model.discriminator_features", "4"]
+        return ["--data.train_dir", str(hr), "--data.val_sets", f"{{tiny: {hr}}}", "--data.num_workers", "0",
+                "--data.batch_size", "2", *narrow]
     return ["--data.num_train", "200", "--data.num_val", "40"]
 
 
