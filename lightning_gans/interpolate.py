@@ -133,7 +133,8 @@ def interpolate_state_dicts(
         if low.shape != high.shape:
             raise UserInputError(
                 f"{names[0]} and {names[1]} hold networks of different sizes: {key} is {tuple(low.shape)} in "
-                f"{names[0]} and {tuple(high.shape)} in {names[1]}; interpolate two networks of one architecture and size"
+                f"{names[0]} and {tuple(high.shape)} in {names[1]}; interpolate two networks of one architecture "
+                "and size"
             )
         if not (low.is_floating_point() and high.is_floating_point()):
             interpolated[key] = high.clone()
