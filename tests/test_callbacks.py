@@ -255,7 +255,7 @@ def test_prediction_writer_uses_names(tmp_path: Path) -> None:
     predict(tmp_path, NamedGAN(), 5, PredictionWriter())
     written = sorted(p.name for p in (tmp_path / "predictions" / "photos").iterdir())
     assert written == [f"img_{i}.png" for i in range(5)]
-    assert (tmp_path / "predictions" / "grid.png").is_file()
+    assert not (tmp_path / "predictions" / "grid.png").exists()  # named outputs keep their own sizes: no grid
 
 
 def test_prediction_writer_points(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
