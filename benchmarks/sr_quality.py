@@ -54,7 +54,7 @@ from lightning.pytorch import Callback
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere: import the repo
 
-from benchmarks._common import RunInfo  # noqa: E402
+from benchmarks._common import RunInfo, saved_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "experiments" / "srresnet_x4_urban100.yaml"
@@ -351,6 +351,8 @@ def main(argv: list[str] | None = None) -> None:
                             args.extra_ema_decays, overrides)
     starts = json.loads((args.output / "ours" / "step_starts.json").read_text())
     timing["ours (lightning-gans fit)"] = seconds_per_step(starts)
+    config, steps = saved_run(args.output / "ours")  # what the CLI ran, after every override
+    data = config["data"]["init_args"]
     model = SRResNet.load_from_checkpoint(checkpoint, map_location="cpu")
     rows["ours, EMA generator"] = score(network_scorer(model.evaluated_generator), pairs)
     if model.generator_ema is not None:
@@ -373,8 +375,9 @@ def main(argv: list[str] | None = None) -> None:
         rows["BasicSR, EMA generator (params_ema)"] = score(network_scorer(reference["params_ema"]), pairs)
         rows["BasicSR, raw generator (params)"] = score(network_scorer(reference["params"]), pairs)
 
-    print(f"\nPSNR-Y / SSIM-Y on {SET_NAME} val ({len(pairs)} images, crop 4, SR rounded to 8 bits), "
-          f"{args.iterations} iterations of batch 16 at gt 128:")
+    print(f"\nPSNR-Y / SSIM-Y on {SET_NAME} val ({len(pairs)} images, crop 4, SR rounded to 8 bits), ours "
+          f"{steps} steps of batch {data['batch_size']} at gt {data['gt_size']} (BasicSR: {args.iterations} of 16 "
+          "at 128):")
     for name, values in rows.items():
         psnr, ssim = mean(values)
         print(f"  {name:40} {psnr:7.3f} dB  {ssim:.4f}")
