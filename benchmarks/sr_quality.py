@@ -5,7 +5,11 @@ the same files, scored by the same code.
 Run from the repository root (not run by CI; the full budget is ~1 hour per model on one loaded CPU core)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sr_quality.py --data_dir ../shared/data/urban100-dev \\
-        --output runs/bench_sr_quality [--iterations 1000] [--reference_dir /tmp/basicsr_ref] [-- <CLI overrides>]
+        --output runs/bench_sr_quality [--iterations 1000] [--reference_dir /tmp/basicsr_ref [--concurrent]] \\
+        [-- <CLI overrides>]
+
+``--concurrent`` trains BasicSR in a subprocess beside ours (one core each on a 2-core machine: the whole run then
+takes one model's time; the printed step times are then under that shared load).
 
 For the reference, a copy of XPixelGroup/BasicSR outside the repository (never committed), with the file its
 ``setup.py`` would generate and SciPy (its import needs it) in a folder of its own::
@@ -15,8 +19,9 @@ For the reference, a copy of XPixelGroup/BasicSR outside the repository (never c
     .venv/bin/pip install --no-deps --target /tmp/basicsr_deps scipy      # then --reference_deps /tmp/basicsr_deps
 
 Protocol. The budget is BasicSR's ``train_MSRResNet_x4.yml`` at ``--iterations`` (1,000 for the issue's figure):
-batch 16 of 128 x 128 HR crops with flips and rotations, L1, Adam 2e-4 / (0.9, 0.99), cosine restarts (4 x 250k,
-i.e. nearly constant over 1,000 steps), EMA 0.999, seed 0. Files are made once under ``--output/data`` as BasicSR's
+batch 16 of 128 x 128 HR crops with flips and rotations (``--batch_size`` / ``--gt_size`` change both models, for
+cheaper proxies), L1, Adam 2e-4 / (0.9, 0.99), cosine restarts (4 x 250k, i.e. nearly constant over 1,000 steps),
+EMA 0.999, seed 0. Files are made once under ``--output/data`` as BasicSR's
 benchmarks are: the ground truth mod-cropped (``val/GTmod12``; ``train/HR`` mod 4) and its LR by MATLAB bicubic
 (``lightning_gans.imresize``, which matches BasicSR's MATLAB port to 5e-7) rounded to 8-bit PNG (``LRbicx4``). Both
 models are scored on exactly these files by ``score``: the EMA generator (what BasicSR validates and saves as
@@ -256,7 +261,7 @@ def train_ours(
 # ---------------------------------------------------------------------------------------------------------------
 # BasicSR's own training code.
 # ---------------------------------------------------------------------------------------------------------------
-def basicsr_options(folders: dict[str, Path], iterations: int, root: Path) -> dict:
+def basicsr_options(folders: dict[str, Path], iterations: int, batch_size: int, gt_size: int, root: Path) -> dict:
     """``train_MSRResNet_x4.yml`` at ``iterations`` on the prepared files, on the CPU (BasicSR's keys)."""
     return {
         "name": "MSRResNet_x4_urban100_dev", "model_type": "SRModel", "scale": SCALE, "num_gpu": 0,
@@ -264,8 +269,8 @@ def basicsr_options(folders: dict[str, Path], iterations: int, root: Path) -> di
         "datasets": {
             "train": {"name": "urban100_dev_train", "type": "PairedImageDataset",
                       "dataroot_gt": str(folders["train_hr"]), "dataroot_lq": str(folders["train_lr"]),
-                      "filename_tmpl": "{}", "io_backend": {"type": "disk"}, "gt_size": 128, "use_hflip": True,
-                      "use_rot": True, "num_worker_per_gpu": 1, "batch_size_per_gpu": 16,
+                      "filename_tmpl": "{}", "io_backend": {"type": "disk"}, "gt_size": gt_size, "use_hflip": True,
+                      "use_rot": True, "num_worker_per_gpu": 1, "batch_size_per_gpu": batch_size,
                       "dataset_enlarge_ratio": 100, "prefetch_mode": None},
             "val": {"name": SET_NAME, "type": "PairedImageDataset", "dataroot_gt": str(folders["val_hr"]),
                     "dataroot_lq": str(folders["val_lr"]), "io_backend": {"type": "disk"}},
@@ -291,20 +296,28 @@ def basicsr_options(folders: dict[str, Path], iterations: int, root: Path) -> di
     }  # fmt: skip
 
 
-def train_reference(
-    reference_dir: Path, deps: Path | None, folders: dict[str, Path], iterations: int, root: Path
-) -> tuple[Path, dict[str, float], tuple[float, float]]:
-    """Run BasicSR's ``basicsr/train.py`` at ``iterations``: its weight file, logged metrics, (wall, NaN) s per step."""
+def start_reference(
+    reference_dir: Path, deps: Path | None, folders: dict[str, Path], iterations: int, batch_size: int, gt_size: int,
+    root: Path,
+) -> subprocess.Popen:
+    """Start BasicSR's ``basicsr/train.py`` at ``iterations`` in a subprocess (``finish_reference`` waits for it)."""
     if (root / "MSRResNet_x4_urban100_dev").exists():
         raise SystemExit(f"sr_quality: {root} already holds a BasicSR run; pass a fresh --output or delete it")
     root.mkdir(parents=True, exist_ok=True)
     options = root / "train_MSRResNet_x4_urban100_dev.yml"
-    options.write_text(yaml.safe_dump(basicsr_options(folders, iterations, root), sort_keys=False))
+    options.write_text(yaml.safe_dump(basicsr_options(folders, iterations, batch_size, gt_size, root), sort_keys=False))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in (reference_dir, deps) if p)}
     command = [sys.executable, str(reference_dir / "basicsr" / "train.py"), "-opt", str(options)]
     print("(cd " + shlex.quote(str(reference_dir)) + " && PYTHONPATH=" + shlex.quote(env["PYTHONPATH"]) + " "
           + shlex.join(command) + ")", flush=True)
-    subprocess.run(command, cwd=reference_dir, env=env, check=True)
+    with open(root / "stdout.log", "w") as log:  # its console output; its own log file is under the run folder
+        return subprocess.Popen(command, cwd=reference_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def finish_reference(process: subprocess.Popen, iterations: int, root: Path):
+    """Wait for BasicSR's run: its weight file, logged metrics, (wall, NaN) s per step from its log."""
+    if process.wait() != 0:
+        raise SystemExit(f"sr_quality: BasicSR's train.py exited with {process.returncode}; see {root / 'stdout.log'}")
     run = root / "MSRResNet_x4_urban100_dev"
     log = "\n".join(path.read_text() for path in sorted(run.glob("train_*.log")))
     logged = {name: float(value) for name, value in re.findall(r"# (psnr|ssim): ([0-9.]+)", log)}
@@ -326,7 +339,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument("--data_dir", required=True, type=Path, help="urban100-dev folder (train/ and val/)")
     parser.add_argument("--output", required=True, type=Path, help="folder for the files and the runs")
     parser.add_argument("--iterations", type=int, default=1000, help="training steps of each model (1000)")
+    parser.add_argument("--batch_size", type=int, default=16, help="crops per step, both models (16)")
+    parser.add_argument("--gt_size", type=int, default=128, help="HR crop side, both models (128)")
     parser.add_argument("--reference_dir", type=Path, default=None, help="a BasicSR copy: also train with it")
+    parser.add_argument("--concurrent", action="store_true",
+                        help="train BasicSR in a subprocess while ours trains (one core each with OMP_NUM_THREADS=1)")
     parser.add_argument("--reference_deps", type=Path, default=None, help="folder with SciPy for BasicSR's import")
     parser.add_argument("--stored_train_lr", action="store_true", help="ours reads train/LRbicx4 as BasicSR does")
     parser.add_argument("--extra_ema_decays", type=float, nargs="*", default=[0.99, 0.995],
@@ -347,8 +364,13 @@ def main(argv: list[str] | None = None) -> None:
 
     rows: dict[str, list[tuple[float, float]]] = {"bicubic": score(bicubic, pairs)}
     timing: dict[str, tuple[float, float]] = {}
+    sizes = ["--data.batch_size", str(args.batch_size), "--data.gt_size", str(args.gt_size)]
+    reference_run = None
+    if args.reference_dir is not None and args.concurrent:  # BasicSR on one core while ours trains on the other
+        reference_run = start_reference(args.reference_dir.resolve(), args.reference_deps, folders, args.iterations,
+                                        args.batch_size, args.gt_size, args.output / "basicsr")
     checkpoint = train_ours(folders, args.output / "ours", args.iterations, args.stored_train_lr,
-                            args.extra_ema_decays, overrides)
+                            args.extra_ema_decays, sizes + overrides)
     starts = json.loads((args.output / "ours" / "step_starts.json").read_text())
     timing["ours (lightning-gans fit)"] = seconds_per_step(starts)
     config, steps = saved_run(args.output / "ours")  # what the CLI ran, after every override
@@ -365,8 +387,11 @@ def main(argv: list[str] | None = None) -> None:
 
     logged = {}
     if args.reference_dir is not None:
-        weights, logged, timing["BasicSR (its train.py)"] = train_reference(
-            args.reference_dir.resolve(), args.reference_deps, folders, args.iterations, args.output / "basicsr")
+        if reference_run is None:
+            reference_run = start_reference(args.reference_dir.resolve(), args.reference_deps, folders,
+                                            args.iterations, args.batch_size, args.gt_size, args.output / "basicsr")
+        weights, logged, timing["BasicSR (its train.py)"] = finish_reference(
+            reference_run, args.iterations, args.output / "basicsr")
         reference = {}
         for key in ("params_ema", "params"):  # BasicSR's file holds both: score each with the same code
             network = MSRResNet(scale=SCALE)
@@ -376,8 +401,8 @@ def main(argv: list[str] | None = None) -> None:
         rows["BasicSR, raw generator (params)"] = score(network_scorer(reference["params"]), pairs)
 
     print(f"\nPSNR-Y / SSIM-Y on {SET_NAME} val ({len(pairs)} images, crop 4, SR rounded to 8 bits), ours "
-          f"{steps} steps of batch {data['batch_size']} at gt {data['gt_size']} (BasicSR: {args.iterations} of 16 "
-          "at 128):")
+          f"{steps} steps of batch {data['batch_size']} at gt {data['gt_size']} (BasicSR: {args.iterations} of "
+          f"{args.batch_size} at {args.gt_size}):")
     for name, values in rows.items():
         psnr, ssim = mean(values)
         print(f"  {name:40} {psnr:7.3f} dB  {ssim:.4f}")
@@ -402,6 +427,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  - {what}: ours {ours}; BasicSR {theirs}")
     if args.stored_train_lr:
         print("  - (--stored_train_lr: ours also trains on the stored 8-bit LR files)")
+    if (args.batch_size, args.gt_size) != (16, 128):
+        print(f"  - both models at batch {args.batch_size}, gt {args.gt_size} (a cheaper proxy of the 16 x 128 budget)")
     for override in [" ".join(overrides[i : i + 2]) for i in range(0, len(overrides), 2)]:
         print(f"  - CLI override: {override}")
     info.print()

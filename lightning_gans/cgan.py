@@ -118,6 +118,9 @@ class CGAN(LightningModule):
         adversarial_loss: ``least_squares`` (default, MSE) or ``non_saturating`` (BCE, eq. 2), or any
             formulation of ``lightning_gans.losses``.
         ema_decay: decay of a generator EMA used for sampling; ``None`` (default) turns it off.
+        ema_warmup: warm the EMA decay up as ``min(ema_decay, (1 + n) / (10 + n))`` at update n (TensorFlow's
+            ``ExponentialMovingAverage`` rule) so that a short run's average forgets the initial weights;
+            off by default.
         generator_optimizer: optimizer for G; ``None`` is Adam(lr=2e-4, betas=(0.5, 0.999)) (the paper used SGD
             with momentum; Adam with these values is the common practice).
         discriminator_optimizer: optimizer for D; ``None`` is the same Adam.
@@ -141,6 +144,7 @@ class CGAN(LightningModule):
         dropout: float = 0.4,
         adversarial_loss: AdversarialLoss = "least_squares",
         ema_decay: Optional[float] = None,
+        ema_warmup: bool = False,
         generator_optimizer: Optional[OptimizerCallable] = None,
         discriminator_optimizer: Optional[OptimizerCallable] = None,
         generator_lr_scheduler: Optional[LRSchedulerCallable] = None,
@@ -160,7 +164,7 @@ class CGAN(LightningModule):
         self.sample_shape = tuple(sample_shape)
         self.generator = ConditionalGenerator(latent_dim, num_classes, self.sample_shape, generator_hidden)
         self.discriminator = ConditionalDiscriminator(num_classes, self.sample_shape, discriminator_hidden, dropout)
-        self.generator_ema = GeneratorEMA(self.generator, ema_decay) if ema_decay is not None else None
+        self.generator_ema = GeneratorEMA(self.generator, ema_decay, ema_warmup) if ema_decay is not None else None
         self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
         self.scheduler_factories = (generator_lr_scheduler, discriminator_lr_scheduler)
         self.quality = SampleQuality(fid_features, num_eval_samples)

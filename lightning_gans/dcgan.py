@@ -136,6 +136,9 @@ class DCGAN(LightningModule):
         discriminator_width: channels of D's first layer (``ndf``). pytorch/examples: 64.
         adversarial_loss: ``non_saturating`` (the paper's) or any formulation of ``lightning_gans.losses``.
         ema_decay: decay of a generator EMA used for sampling; ``None`` (default, as in the paper) turns it off.
+        ema_warmup: warm the EMA decay up as ``min(ema_decay, (1 + n) / (10 + n))`` at update n (TensorFlow's
+            ``ExponentialMovingAverage`` rule) so that a short run's average forgets the initial weights;
+            off by default.
         generator_optimizer: optimizer for G; ``None`` is the paper's Adam(lr=2e-4, betas=(0.5, 0.999)).
         discriminator_optimizer: optimizer for D; ``None`` is the paper's Adam(lr=2e-4, betas=(0.5, 0.999)).
         generator_lr_scheduler: LR scheduler for G's optimizer, or ``None`` (paper: constant).
@@ -157,6 +160,7 @@ class DCGAN(LightningModule):
         discriminator_width: int = 64,
         adversarial_loss: AdversarialLoss = "non_saturating",
         ema_decay: Optional[float] = None,
+        ema_warmup: bool = False,
         generator_optimizer: Optional[OptimizerCallable] = None,
         discriminator_optimizer: Optional[OptimizerCallable] = None,
         generator_lr_scheduler: Optional[LRSchedulerCallable] = None,
@@ -176,7 +180,7 @@ class DCGAN(LightningModule):
         self.discriminator = DCGANDiscriminator(channels, image_size, discriminator_width)
         self.generator.apply(normal_init_)
         self.discriminator.apply(normal_init_)
-        self.generator_ema = GeneratorEMA(self.generator, ema_decay) if ema_decay is not None else None
+        self.generator_ema = GeneratorEMA(self.generator, ema_decay, ema_warmup) if ema_decay is not None else None
         self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
         self.scheduler_factories = (generator_lr_scheduler, discriminator_lr_scheduler)
         self.quality = SampleQuality(fid_features, num_eval_samples)

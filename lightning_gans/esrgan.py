@@ -119,6 +119,9 @@ class ESRGAN(LightningModule):
         vgg_weights_path: torchvision's ``vgg19-dcbb9e9d.pth``; None looks in torch's hub cache.
         ema_decay: decay of the generator EMA used for evaluation, per generator step. BasicSR: 0.999; None turns
             it off.
+        ema_warmup: warm the EMA decay up as ``min(ema_decay, (1 + n) / (10 + n))`` at update n (TensorFlow's
+            ``ExponentialMovingAverage`` rule) so that a short run's average forgets the initial weights;
+            off by default.
         pretrained_generator: initialise G from the PSNR-oriented model (Sec. 4.1): a fit checkpoint of the
             ``SRResNet`` family with ``generator: rrdbnet`` (its EMA weights when present) or an official file
             (``RRDB_PSNR_x4.pth``, BasicSR / Real-ESRGAN / old-arch layouts), read with ``weights_only=True``.
@@ -161,6 +164,7 @@ class ESRGAN(LightningModule):
         vgg_weights: Literal["imagenet", "random"] = "imagenet",
         vgg_weights_path: Optional[str] = None,
         ema_decay: Optional[float] = 0.999,
+        ema_warmup: bool = False,
         pretrained_generator: Optional[str] = None,
         lr_schedule: LRSchedule = "multistep",
         generator_optimizer: Optional[OptimizerCallable] = None,
@@ -192,7 +196,7 @@ class ESRGAN(LightningModule):
         )
         if pretrained_generator is not None:
             load_pretrained_generator(self.generator, generator, pretrained_generator)
-        self.generator_ema = GeneratorEMA(self.generator, ema_decay) if ema_decay is not None else None
+        self.generator_ema = GeneratorEMA(self.generator, ema_decay, ema_warmup) if ema_decay is not None else None
         self.discriminator = build_sr_discriminator(
             discriminator, channels, discriminator_features, discriminator_input_size
         )

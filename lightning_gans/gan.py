@@ -146,6 +146,9 @@ class GAN(LightningModule):
             and ``n_critic: 5``). 0 (default) turns it off; the Wasserstein loss requires it.
         packing: PacGAN packing degree m (1 = plain GAN; PacGAN used 2-4). The batch size must be a multiple.
         ema_decay: decay of a generator EMA used for sampling; ``None`` (default) turns it off.
+        ema_warmup: warm the EMA decay up as ``min(ema_decay, (1 + n) / (10 + n))`` at update n (TensorFlow's
+            ``ExponentialMovingAverage`` rule) so that a short run's average forgets the initial weights;
+            off by default.
         generator_optimizer: optimizer for G; ``None`` is Adam(lr=2e-4, betas=(0.5, 0.999)). The 2014 paper used
             SGD with momentum; Adam with these values (Radford et al. 2015) is the common practice.
         discriminator_optimizer: optimizer for D; ``None`` is the same Adam.
@@ -174,6 +177,7 @@ class GAN(LightningModule):
         gradient_penalty_weight: float = 0.0,
         packing: int = 1,
         ema_decay: Optional[float] = None,
+        ema_warmup: bool = False,
         generator_optimizer: Optional[OptimizerCallable] = None,
         discriminator_optimizer: Optional[OptimizerCallable] = None,
         generator_lr_scheduler: Optional[LRSchedulerCallable] = None,
@@ -197,7 +201,7 @@ class GAN(LightningModule):
         self.sample_shape = tuple(sample_shape)
         self.generator = MLPGenerator(latent_dim, generator_hidden, self.sample_shape, output_activation)
         self.discriminator = MaxoutDiscriminator(self.sample_shape, discriminator_hidden, maxout_pieces, dropout, packing)
-        self.generator_ema = GeneratorEMA(self.generator, ema_decay) if ema_decay is not None else None
+        self.generator_ema = GeneratorEMA(self.generator, ema_decay, ema_warmup) if ema_decay is not None else None
         self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
         self.scheduler_factories = (generator_lr_scheduler, discriminator_lr_scheduler)
         self.quality = SampleQuality(fid_features, num_eval_samples)

@@ -128,6 +128,9 @@ class SRGAN(LightningModule):
         vgg_weights_path: torchvision's ``vgg19-dcbb9e9d.pth``; None looks in torch's hub cache.
         ema_decay: decay of the generator EMA used for evaluation, per generator step. BasicSR: 0.999 (the paper
             has none); None turns it off.
+        ema_warmup: warm the EMA decay up as ``min(ema_decay, (1 + n) / (10 + n))`` at update n (TensorFlow's
+            ``ExponentialMovingAverage`` rule) so that a short run's average forgets the initial weights;
+            off by default.
         pretrained_generator: initialise G from the PSNR-trained model (Sec. 3.2): a fit checkpoint of the
             ``SRResNet`` family (its EMA weights when present) or an official weight file (BasicSR's
             ``MSRResNet_x4``, ...), read with ``weights_only=True``.
@@ -170,6 +173,7 @@ class SRGAN(LightningModule):
         vgg_weights: Literal["imagenet", "random"] = "imagenet",
         vgg_weights_path: Optional[str] = None,
         ema_decay: Optional[float] = 0.999,
+        ema_warmup: bool = False,
         pretrained_generator: Optional[str] = None,
         lr_schedule: LRSchedule = "srgan",
         generator_optimizer: Optional[OptimizerCallable] = None,
@@ -201,7 +205,7 @@ class SRGAN(LightningModule):
         )
         if pretrained_generator is not None:
             load_pretrained_generator(self.generator, generator, pretrained_generator)
-        self.generator_ema = GeneratorEMA(self.generator, ema_decay) if ema_decay is not None else None
+        self.generator_ema = GeneratorEMA(self.generator, ema_decay, ema_warmup) if ema_decay is not None else None
         self.discriminator = build_sr_discriminator(
             discriminator, channels, discriminator_features, discriminator_input_size
         )

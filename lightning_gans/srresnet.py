@@ -92,6 +92,9 @@ class SRResNet(LightningModule):
         pixel_loss: ``l1`` (BasicSR, ESRGAN) or ``mse`` (Ledig et al., eq. 4).
         ema_decay: decay of the generator EMA used for evaluation and saved with the checkpoint, per generator step.
             BasicSR: 0.999; None turns it off.
+        ema_warmup: warm the EMA decay up as ``min(ema_decay, (1 + n) / (10 + n))`` at update n (TensorFlow's
+            ``ExponentialMovingAverage`` rule) so that a short run's average forgets the initial weights;
+            off by default.
         pretrained_generator: initialise G from a fit checkpoint of an SR family (its EMA weights when present) or
             an official weight file (BasicSR ``MSRResNet_x4`` / ``RRDB_PSNR_x4``, ESRGAN release, old-arch), read
             with ``weights_only=True``; build the model with the file's generator and sizes.
@@ -124,6 +127,7 @@ class SRResNet(LightningModule):
         generator_growth: int = 32,
         pixel_loss: PixelLoss = "l1",
         ema_decay: Optional[float] = 0.999,
+        ema_warmup: bool = False,
         pretrained_generator: Optional[str] = None,
         lr_schedule: LRSchedule = "cosine_restarts",
         generator_optimizer: Optional[OptimizerCallable] = None,
@@ -147,7 +151,7 @@ class SRResNet(LightningModule):
         )
         if pretrained_generator is not None:
             load_pretrained_generator(self.generator, generator, pretrained_generator)
-        self.generator_ema = GeneratorEMA(self.generator, ema_decay) if ema_decay is not None else None
+        self.generator_ema = GeneratorEMA(self.generator, ema_decay, ema_warmup) if ema_decay is not None else None
         self.inference = SRInference(scale, input_multiple(self.generator), tile_size, tile_overlap, tile_batch_size)
         self.inference.check()
         self.optimizer_factory = generator_optimizer

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.super_resolution import SuperResolutionDataModule
 from lightning_gans.callbacks import PredictionWriter, SampleImages
+from lightning_gans.ema import warmed_up_decay
 from lightning_gans.errors import UserInputError
 from lightning_gans.esrgan import ESRGAN
 from lightning_gans.images import read_image, save_image
@@ -190,6 +191,30 @@ def test_generator_ema_follows_its_formula(tmp_path):
         torch.testing.assert_close(value, 0.9 * snapshots[0][key] + 0.1 * snapshots[1][key], msg=key)
     assert any(not torch.equal(ema[k], snapshots[1][k]) for k in ema)
 
+
+
+def test_generator_ema_warmup_follows_its_formula(tmp_path):
+    model, data = make("SRResNet", ema_decay=0.999, ema_warmup=True)
+    snapshots = []
+
+    class Snapshot(Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            snapshots.append({k: v.clone() for k, v in pl_module.generator.state_dict().items()})
+
+    trainer(tmp_path, max_steps=3, limit_val_batches=0, callbacks=[Snapshot()]).fit(model, data)
+    # copy at update 0, then decay min(0.999, (1 + n) / (10 + n)): 2/11 at update 1, 3/12 at update 2
+    ema = model.generator_ema.averaged.module.state_dict()
+    for key, value in ema.items():
+        if not value.is_floating_point():
+            continue
+        expected = snapshots[0][key]
+        for n, snapshot in ((1, snapshots[1]), (2, snapshots[2])):
+            decay = (1 + n) / (10 + n)
+            expected = decay * expected + (1 - decay) * snapshot[key]
+        torch.testing.assert_close(value, expected, msg=key)
+    assert warmed_up_decay(0.999, 0) == pytest.approx(0.1) and warmed_up_decay(0.999, 80) == pytest.approx(0.9)
+    assert warmed_up_decay(0.999, 8989) < 0.999 and warmed_up_decay(0.999, 8991) == 0.999
+    assert warmed_up_decay(0.999, 10**6) == 0.999  # a long run ends at the constant decay
 
 def test_lr_schedules_follow_basicsr_and_the_papers():
     def rates(name, steps, lr=2e-4):
