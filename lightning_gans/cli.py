@@ -23,10 +23,10 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from jsonargparse import ArgumentError, Namespace
-from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
@@ -160,6 +160,14 @@ class GanCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         if subcommand and self.config[subcommand].get("ckpt_path") and isinstance(self._command_line, list):
             self.config = self.parser.parse_args(self._command_line, namespace=self.config)
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The Trainer with the always-on callbacks, less ``ModelCheckpoint`` under ``enable_checkpointing false``."""
+        extra_callbacks = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
+        trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        if trainer_config.get("enable_checkpointing") is False:  # Lightning refuses a ModelCheckpoint then
+            extra_callbacks = [c for c in extra_callbacks if not isinstance(c, ModelCheckpoint)]
+        return self._instantiate_trainer(trainer_config, extra_callbacks)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config

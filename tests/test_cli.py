@@ -146,6 +146,15 @@ def test_fit_writes_everything_under_the_root_dir_and_resumes(tmp_path, monkeypa
     assert model.sample(3).shape == (3, 2)
 
 
+
+def test_fit_without_checkpointing_writes_no_checkpoint(tmp_path):
+    root = tmp_path / "run"
+    main(["fit", "--config", str(REPO / "experiments/gan_ring8.yaml"), "--trainer.default_root_dir", str(root),
+          "--data.num_train", "400", "--data.num_val", "100", "--log_to", "csv", "--trainer.max_steps", "2",
+          "--trainer.enable_checkpointing", "false", *QUIET])
+    assert not (root / "checkpoints").exists()
+    assert next(root.glob("lightning_logs/version_*/metrics.csv")).is_file()  # the run itself happened
+
 def test_predict_writes_images_and_a_per_class_grid(tmp_path, mnist_dir):
     root = tmp_path / "run"
     config = str(REPO / "experiments/cgan_mnist.yaml")
