@@ -624,7 +624,7 @@ def write_phantom_dataset(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m datamodules.nir_phantom --out DIR``: write the phantom as 16-bit PNG folders.
+    """``python -m datamodules.write_nir_phantom --out DIR``: write the phantom as 16-bit PNG folders.
 
     Args:
         argv: command-line arguments (default ``sys.argv[1:]``).
@@ -645,6 +645,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.num_train} + {args.num_val} phantom pairs ({args.layout}) to {root}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

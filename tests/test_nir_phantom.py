@@ -4,6 +4,8 @@ paired vs unpaired scenes, PNG export and speed. Images are small (48 px) except
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from datamodules.nir_phantom import (
 from lightning_gans.errors import UserInputError
 from lightning_gans.images import read_image
 from lightning_gans.metrics import psnr, signal_to_background_ratio, ssim
+
+REPO = Path(__file__).resolve().parents[1]
 
 SIZE = 48
 
@@ -213,3 +217,12 @@ def test_rendering_a_pair_is_much_faster_than_a_training_step() -> None:
     cpu_ms_per_pair = (time.process_time() - start_cpu) / 20 * 1000  # CPU time: robust to a busy machine
     print(f"phantom: {ms_per_pair:.1f} ms wall, {cpu_ms_per_pair:.1f} ms CPU per 128x128 pair")
     assert cpu_ms_per_pair < 60  # a pix2pix unet_128 step on 2 CPU cores takes about 220 ms (REFERENCES.md)
+
+
+def test_module_command_runs_without_warnings(tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    command = [sys.executable, "-W", "error::RuntimeWarning", "-m", "datamodules.write_nir_phantom", "--out", str(out),
+               "--num-train", "1", "--num-val", "1", "--image-size", str(SIZE)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "RuntimeWarning" not in result.stderr and (out / "train" / "A" / "train_00000.png").is_file()
