@@ -47,10 +47,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
 
 from lightning_gans.ema import GeneratorEMA
-from lightning_gans.errors import UserInputError
 from lightning_gans.losses import relativistic_average_discriminator_loss, relativistic_average_generator_loss
-from lightning_gans.networks import VGGStyleDiscriminator
-from lightning_gans.perceptual import VGG19_LAYERS, PerceptualLoss
 from lightning_gans.super_resolution import (
     DiscriminatorName,
     GeneratorName,
@@ -60,17 +57,16 @@ from lightning_gans.super_resolution import (
     as_rgb,
     build_sr_discriminator,
     build_sr_generator,
-    check_sr_data,
+    check_sr_gan_arguments,
     input_multiple,
     load_pretrained_generator,
-    make_lpips,
-    make_lr_schedule,
     pixel_loss,
+    setup_sr_gan,
+    sr_evaluation_step,
+    sr_gan_optimizers,
     sr_panels,
     sr_predict_step,
-    sr_scores,
     super_resolve,
-    val_set_name,
 )
 from lightning_gans.training import (
     GANTrainingHooks,
@@ -78,7 +74,6 @@ from lightning_gans.training import (
     check_finite,
     check_gradient_clip_norm,
     discriminator_outputs,
-    make_optimizer,
     not_counted_in_global_step,
     step_lr_schedulers,
 )
@@ -183,13 +178,9 @@ class ESRGAN(LightningModule):
         self.save_hyperparameters(ignore=[name for name in locals() if name.endswith(("_optimizer", "_scheduler"))])
         self.automatic_optimization = False
         check_gradient_clip_norm(gradient_clip_norm)
-        for name, value in (("pixel_weight", pixel_weight), ("perceptual_weight", perceptual_weight),
-                            ("adversarial_weight", adversarial_weight)):  # fmt: skip
-            if value < 0:
-                raise UserInputError(f"model.{name} must be >= 0, got {value}")
-        unknown = [name for name in (perceptual_layers or {}) if name not in VGG19_LAYERS]
-        if unknown:
-            raise UserInputError(f"model.perceptual_layers: {unknown[0]!r} is not a VGG19 layer (conv5_4, relu5_4, ...)")
+        weights = {"pixel_weight": pixel_weight, "perceptual_weight": perceptual_weight,
+                   "adversarial_weight": adversarial_weight}  # fmt: skip
+        check_sr_gan_arguments(weights, perceptual_layers)
         self.perceptual = None  # VGG19, built when fitting starts (predict and test need no VGG weights)
         self.generator = build_sr_generator(
             generator, scale, channels, generator_features, generator_blocks, generator_growth
@@ -227,26 +218,10 @@ class ESRGAN(LightningModule):
 
     # ---- training ----------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        if stage == "fit" and self.perceptual is None and self.hparams.perceptual_weight > 0:
-            # without the VGG19 file this is one line saying where to put it, before any step
-            layers = self.hparams.perceptual_layers or DEFAULT_LAYERS
-            self.perceptual = PerceptualLoss(layers, self.hparams.perceptual_criterion, self.hparams.vgg_weights,
-                                             self.hparams.vgg_weights_path)  # fmt: skip
-        crop = self.hparams.discriminator_input_size if isinstance(self.discriminator, VGGStyleDiscriminator) else None
-        check_sr_data(self, self.hparams.channels, self.hparams.scale, crop if stage == "fit" else None)
-        if stage in ("fit", "validate", "test") and self.lpips_network is None:
-            object.__setattr__(self, "lpips_network", make_lpips(self.hparams.lpips))  # not a submodule
+        setup_sr_gan(self, stage, DEFAULT_LAYERS)  # VGG19 loss (fit only), data checks, LPIPS
 
     def configure_optimizers(self):
-        optimizers = [
-            make_optimizer(self.optimizer_factories[0], self.generator.parameters(), ADAM),
-            make_optimizer(self.optimizer_factories[1], self.discriminator.parameters(), ADAM),
-        ]
-        schedulers = [
-            factory(opt) if factory is not None else make_lr_schedule(self.hparams.lr_schedule, opt)
-            for factory, opt in zip(self.scheduler_factories, optimizers)
-        ]
-        return optimizers, schedulers
+        return sr_gan_optimizers(self, ADAM)
 
     def configure_callbacks(self) -> list:
         return [GANTrainingHooks()]  # epoch seeding, DDP, gradient clipping, epoch LR schedules
@@ -300,13 +275,7 @@ class ESRGAN(LightningModule):
 
     # ---- evaluation --------------------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        sr = super_resolve(self.evaluated_generator, batch["lr"], self.inference)
-        prefix = f"val/{val_set_name(self, dataloader_idx)}"
-        scores = sr_scores(sr, batch["hr"], batch.get("bit_depth"), self.hparams.scale, prefix, self.lpips_network)
-        self.log_dict(scores, batch_size=sr.shape[0], sync_dist=True, add_dataloader_idx=False)
+        sr_evaluation_step(self, batch, dataloader_idx, "val")  # PSNR-Y / SSIM-Y / RGB PSNR (/ LPIPS) per set
 
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        sr = super_resolve(self.evaluated_generator, batch["lr"], self.inference, self.hparams.self_ensemble)
-        prefix = f"test/{val_set_name(self, dataloader_idx)}"
-        scores = sr_scores(sr, batch["hr"], batch.get("bit_depth"), self.hparams.scale, prefix, self.lpips_network)
-        self.log_dict(scores, batch_size=sr.shape[0], sync_dist=True, add_dataloader_idx=False)
+        sr_evaluation_step(self, batch, dataloader_idx, "test")  # with the x8 self-ensemble when it is on

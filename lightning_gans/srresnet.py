@@ -56,11 +56,10 @@ from lightning_gans.super_resolution import (
     make_lpips,
     make_lr_schedule,
     pixel_loss,
+    sr_evaluation_step,
     sr_panels,
     sr_predict_step,
-    sr_scores,
     super_resolve,
-    val_set_name,
 )
 from lightning_gans.training import (
     GANTrainingHooks,
@@ -215,13 +214,7 @@ class SRResNet(LightningModule):
 
     # ---- evaluation --------------------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        sr = super_resolve(self.evaluated_generator, batch["lr"], self.inference)
-        prefix = f"val/{val_set_name(self, dataloader_idx)}"
-        scores = sr_scores(sr, batch["hr"], batch.get("bit_depth"), self.hparams.scale, prefix, self.lpips_network)
-        self.log_dict(scores, batch_size=sr.shape[0], sync_dist=True, add_dataloader_idx=False)
+        sr_evaluation_step(self, batch, dataloader_idx, "val")  # PSNR-Y / SSIM-Y / RGB PSNR (/ LPIPS) per set
 
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        sr = super_resolve(self.evaluated_generator, batch["lr"], self.inference, self.hparams.self_ensemble)
-        prefix = f"test/{val_set_name(self, dataloader_idx)}"
-        scores = sr_scores(sr, batch["hr"], batch.get("bit_depth"), self.hparams.scale, prefix, self.lpips_network)
-        self.log_dict(scores, batch_size=sr.shape[0], sync_dist=True, add_dataloader_idx=False)
+        sr_evaluation_step(self, batch, dataloader_idx, "test")  # with the x8 self-ensemble when it is on

@@ -49,7 +49,9 @@ from lightning_gans.networks import (
     VGGStyleDiscriminator,
     load_sr_weights,
 )
+from lightning_gans.perceptual import VGG19_LAYERS, PerceptualLoss
 from lightning_gans.pretrained import read_state_dict
+from lightning_gans.training import make_optimizer
 
 __all__ = [
     "DISCRIMINATORS",
@@ -426,6 +428,73 @@ def sr_scores(
         scores[f"{prefix}/lpips"] = lpips(as_rgb(sr), as_rgb(hr), normalize=True).mean()
     return scores
 
+
+
+def sr_evaluation_step(module: LightningModule, batch: dict, dataloader_idx: int, stage: Literal["val", "test"]) -> None:
+    """A family's ``validation_step`` / ``test_step``: score its evaluated generator on one batch of whole images.
+
+    Logs ``sr_scores`` under ``<stage>/<set name>/`` (one curve per validation set); test averages the x8
+    self-ensemble when the family's ``self_ensemble`` is on, validation never does.
+
+    Args:
+        module: an SR family (``evaluated_generator``, ``inference``, ``lpips_network``, ``hparams``).
+        batch: ``{"lr", "hr"}`` (+ ``bit_depth``) of one validation or test set.
+        dataloader_idx: which set.
+        stage: ``val`` or ``test``.
+    """
+    ensemble = stage == "test" and module.hparams.self_ensemble
+    sr = super_resolve(module.evaluated_generator, batch["lr"], module.inference, ensemble)
+    prefix = f"{stage}/{val_set_name(module, dataloader_idx)}"
+    scores = sr_scores(sr, batch["hr"], batch.get("bit_depth"), module.hparams.scale, prefix, module.lpips_network)
+    module.log_dict(scores, batch_size=sr.shape[0], sync_dist=True, add_dataloader_idx=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What SRGAN and ESRGAN share: argument checks, setup (VGG loss, data checks, LPIPS), two optimizers.
+# ---------------------------------------------------------------------------------------------------------------
+def check_sr_gan_arguments(weights: dict[str, float], perceptual_layers: Optional[dict[str, float]]) -> None:
+    """One-line errors for a negative loss weight (``{"pixel_weight": ..., ...}``) or an unknown VGG19 layer."""
+    for name, value in weights.items():
+        if value < 0:
+            raise UserInputError(f"model.{name} must be >= 0, got {value}")
+    unknown = [name for name in (perceptual_layers or {}) if name not in VGG19_LAYERS]
+    if unknown:
+        raise UserInputError(f"model.perceptual_layers: {unknown[0]!r} is not a VGG19 layer (conv5_4, relu5_4, ...)")
+
+
+def setup_sr_gan(module: LightningModule, stage: str, default_layers: dict[str, float]) -> None:
+    """An SR GAN family's ``setup``: its VGG19 loss when fitting, the data checks, the LPIPS network.
+
+    The VGG19 loss is built only for ``fit`` (predict and test need no VGG weights); without the weight file this
+    is one line saying where to put it, before any step. A VGG-style discriminator also checks the data's crop size.
+
+    Args:
+        module: SRGAN or ESRGAN (``hparams``, ``discriminator``, ``perceptual``, ``lpips_network``).
+        stage: Lightning's stage.
+        default_layers: the family's VGG19 layers and weights when ``perceptual_layers`` is None.
+    """
+    hparams = module.hparams
+    if stage == "fit" and module.perceptual is None and hparams.perceptual_weight > 0:
+        layers = hparams.perceptual_layers or default_layers
+        module.perceptual = PerceptualLoss(layers, hparams.perceptual_criterion, hparams.vgg_weights,
+                                           hparams.vgg_weights_path)  # fmt: skip
+    crop = hparams.discriminator_input_size if isinstance(module.discriminator, VGGStyleDiscriminator) else None
+    check_sr_data(module, hparams.channels, hparams.scale, crop if stage == "fit" else None)
+    if stage in ("fit", "validate", "test") and module.lpips_network is None:
+        object.__setattr__(module, "lpips_network", make_lpips(hparams.lpips))  # not a submodule
+
+
+def sr_gan_optimizers(module: LightningModule, defaults: dict) -> tuple[list, list]:
+    """``configure_optimizers`` of an SR GAN family: G's and D's optimizer (``defaults`` when not configured) and
+    their LR schedules (a configured scheduler, else the family's ``lr_schedule``)."""
+    networks = (module.generator, module.discriminator)
+    optimizers = [make_optimizer(factory, network.parameters(), defaults)
+                  for factory, network in zip(module.optimizer_factories, networks)]  # fmt: skip
+    schedulers = [
+        factory(opt) if factory is not None else make_lr_schedule(module.hparams.lr_schedule, opt)
+        for factory, opt in zip(module.scheduler_factories, optimizers)
+    ]
+    return optimizers, schedulers
 
 # ---------------------------------------------------------------------------------------------------------------
 # Panels (SampleImages) and prediction (PredictionWriter).
