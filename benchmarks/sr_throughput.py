@@ -44,6 +44,13 @@ Levers (``LEVERS``; the families need no change for any): ``cl`` puts the networ
 weights are compared with fp32's: the relative L2 error of each network's whole gradient, and its worst tensor
 (bf16 keeps 8 mantissa bits: errors of ~1e-2 are its rounding).
 
+Quality per lever (``--quality-steps``, 20): the P loop trains ``--quality-steps`` steps from the same initial
+weights on the same batches with each lever, and the losses (pixel; ESRGAN also G and D) are compared step by step
+with fp32's: median and largest relative difference. ``cl`` only reorders fp32's sums, so its row is the rounding
+floor of a trajectory: a lever keeps quality when its differences are of that order. (At the initial weights the
+relativistic D's real and fake terms nearly cancel, so ESRGAN's first gradients amplify any rounding; the
+trajectory is the better test.)
+
 Timing: stamps of ``time.perf_counter()`` and ``time.process_time()`` at every batch start and end (the same
 places in all arms, ``benchmarks.throughput.StepClock``). Whole step of batch i = ``start[i + 1] - start[i]``; a
 repetition's figure is the mean over its timed steps; each arm's figure the median over repetitions. Overhead =
@@ -208,9 +215,9 @@ def smooth_images(count: int, size: int, generator: torch.Generator) -> Tensor:
     return nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def make_batches(case: Case, count: int) -> list[dict[str, Tensor]]:
+def make_batches(case: Case, count: int, seed: int = SEED) -> list[dict[str, Tensor]]:
     """``count`` batches ``{"lr", "hr"}``: HR crops and their bilinear-downscaled LR (the content does not matter)."""
-    generator = torch.Generator().manual_seed(SEED)
+    generator = torch.Generator().manual_seed(seed)
     batches = []
     for _ in range(count):
         hr = smooth_images(case.batch_size, GT_SIZE, generator)  # (B, 3, 128, 128)
@@ -359,6 +366,7 @@ class RawESRGAN:
                 scheduler.step()
         self.step_count += 1
         return {"train/loss_g": loss_g, "train/loss_d": loss_d, "train/loss_g_gan": loss_g_gan,
+                "train/loss_pixel": loss_pixel,
                 **discriminator_outputs("relativistic_average", real_logits, fake_logits)}  # fmt: skip
 
 
@@ -479,6 +487,30 @@ def gradient_error(gradients: dict[str, Tensor], reference: dict[str, Tensor]) -
     return result
 
 
+TRAJECTORY_LOSSES = ("train/loss_pixel", "train/loss_g", "train/loss_d")
+
+
+def loss_trajectory(case: Case, lever: Lever, batches: list[dict]) -> dict[str, list[float]]:
+    """The P loop's losses at every step over ``batches`` from the initial weights (seed ``SEED``), per loss name."""
+    raw = raw_model(case, build_family(case), lever)
+    trajectory: dict[str, list[float]] = {}
+    for batch in in_format(batches, lever):
+        for name, value in raw.step(batch).items():
+            if name in TRAJECTORY_LOSSES:
+                trajectory.setdefault(name, []).append(float(value))
+    return trajectory
+
+
+def trajectory_difference(trajectory: dict[str, list[float]], reference: dict[str, list[float]]) -> str:
+    """Median and largest relative difference per step of each loss against ``reference``, and the last values."""
+    parts = []
+    for name, values in trajectory.items():
+        relative = [abs(a - b) / max(abs(b), 1e-12) for a, b in zip(values, reference[name])]
+        parts.append(f"{name.split('/')[-1]} {statistics.median(relative):.1e} / {max(relative):.1e} "
+                     f"(last {values[-1]:.4g} vs {reference[name][-1]:.4g})")
+    return "; ".join(parts)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Running and reporting.
 # ---------------------------------------------------------------------------------------------------------------
@@ -536,6 +568,18 @@ def run_case(name: str, case: Case, levers: list[str], args: argparse.Namespace,
             for network, (whole, worst) in errors.items():
                 print(f"gradients, {lever} vs fp32, {network}: relative L2 error {whole:.2e} ({worst})", flush=True)
 
+    quality_steps = 2 if args.quick else args.quality_steps
+    if quality_steps:
+        # does a lever keep quality? the losses along the same training from the same weights; cl (fp32, another
+        # summation order) is the rounding floor of such a trajectory
+        trajectory_batches = make_batches(case, quality_steps, seed=SEED + 1)
+        trajectories = {lever: loss_trajectory(case, LEVERS[lever], trajectory_batches) for lever in levers}
+        print(f"loss trajectories over {quality_steps} raw steps vs fp32 (relative |difference| per step, median / "
+              f"largest; cl reorders fp32's sums: its row is the rounding floor):", flush=True)
+        for lever in levers:
+            if lever != "fp32":
+                print(f"  {lever:8} {trajectory_difference(trajectories[lever], trajectories['fp32'])}", flush=True)
+
     arms = ([("R", "fp32")] if build_model is not None else []) + [(kind, lever) for lever in levers
                                                                      for kind in ("L", "P")]
     timings = Timings()
@@ -588,6 +632,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per fit")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per fit")
     parser.add_argument("--repeats", type=int, default=5, help="repetitions (interleaved)")
+    parser.add_argument("--quality-steps", type=int, default=20,
+                        help="raw steps of the loss-trajectory check per lever (0: skip it)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 + 2 steps, 2 repetitions")
     args = parser.parse_args(argv)
     if "fp32" not in args.levers:
