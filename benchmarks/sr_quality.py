@@ -77,6 +77,9 @@ RECIPE_DIFFERENCES = [
     ("crop sampling", "16 random crops per photo and epoch (crops_per_image 16, 40 steps an epoch); seeded per "
      "crop from (seed, epoch)", "dataset_enlarge_ratio 100, one crop per index; its own seeded sampler"),
     ("data order / RNG", "SeededSampler + per-crop generators", "torch/numpy global RNG in workers"),
+    ("EMA", "decay min(0.999, (1 + n) / (10 + n)) at update n (ema_warmup: true in the experiment); the run also "
+     "keeps a constant-0.999 EMA (--extra_ema_decays 0.999) for the like-for-like row",
+     "constant 0.999 from a copy of the initial weights"),
 ]  # fmt: skip
 
 
