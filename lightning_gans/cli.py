@@ -22,6 +22,7 @@ import netrc
 import os
 import socket
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -93,6 +94,15 @@ def silence_litlogger_tip() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _WithoutLitLoggerTip) for f in logger.filters):
             logger.addFilter(_WithoutLitLoggerTip())
+
+
+def silence_lightning_pytree_warning() -> None:
+    """Ignore torch's FutureWarning about ``LeafSpec``, raised from Lightning 2.6's own ``_pytree`` helper.
+
+    Lightning builds ``torch.utils._pytree.LeafSpec()``, which torch 2.10+ deprecates; the warning points into
+    Lightning and nothing a user does can remove it, so the CLI does not print it at the start of every run.
+    """
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 
 def one_line(message: str) -> str:
@@ -192,6 +202,7 @@ class GanCLI(LightningCLI):
 def main(args: Optional[list[str]] = None) -> None:
     """Entry point of the ``lightning-gans`` console script."""
     silence_litlogger_tip()
+    silence_lightning_pytree_warning()
     try:
         GanCLI(
             LightningModule,

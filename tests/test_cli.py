@@ -279,12 +279,13 @@ def test_unknown_model_key_points_at_the_family_help(tmp_path):
     )
 
 
-def test_runs_print_no_litlogger_advert(tmp_path):
+def test_runs_print_no_litlogger_advert_nor_lightning_pytree_warning(tmp_path):
     result = run_cli("fit", "--config", "experiments/quickstart.yaml", "--trainer.fast_dev_run", "1", "--log_to", "csv",
                      "--data.num_train", "64", "--data.num_val", "16", "--trainer.default_root_dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "GPU available" in result.stderr  # Lightning's own start-up lines are still there
     assert "litlogger" not in result.stderr + result.stdout
+    assert "LeafSpec" not in result.stderr  # torch's deprecation warning about Lightning's own _pytree helper
 
 
 def test_class_count_mismatch_is_one_clear_line(tmp_path, mnist_dir):
