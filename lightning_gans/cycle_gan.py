@@ -27,6 +27,12 @@ Code name              paper name     reference name
 ``lambda_a``, ``lambda_b``  lambda of eq. 3 for the X -> Y -> X and Y -> X -> Y cycles
 ``lambda_identity``    the weight of eq. 6 relative to lambda
 ``pool_a``, ``pool_b`` the image buffers of F(y) and G(x)
+
+An option from later work (off by default): ``cycle_noise_std`` is the "additive noise" defence of Bashkirova,
+Usman and Saenko, "Adversarial Self-Defense for Cycle-Consistent GANs" (NeurIPS 2019). The cycle terms of eq. 2
+become ||F(G(x) + n) - x||_1 and ||G(F(y) + n) - y||_1 with n ~ N(0, sigma^2), so that G cannot satisfy them by
+hiding the source in a low-amplitude signal of G(x) (Chu et al. 2017, "CycleGAN, a Master of Steganography");
+what F needs to undo G must be visible in G(x).
 """
 
 from __future__ import annotations
@@ -94,6 +100,9 @@ class CycleGAN(LightningModule):
         lambda_b: weight of the cycle B -> A -> B. Paper: 10.
         lambda_identity: weight of the identity loss (eq. 6) relative to ``lambda_a`` / ``lambda_b``; the
             reference's 0.5 (effective 5). Needs ``input_channels == output_channels``; 0 turns it off.
+        cycle_noise_std: standard deviation (in the [-1, 1] image scale) of Gaussian noise added to G(x) and F(y)
+            before they are translated back for the cycle terms (Bashkirova et al. 2019); 0 (default, the paper)
+            adds none. The adversarial terms and the pools see the noise-free images.
         adversarial_loss: ``least_squares`` (paper), ``non_saturating`` (eq. 1 as written) or ``wasserstein``
             (requires ``gradient_penalty_weight``).
         gradient_penalty_weight: WGAN-GP lambda of a gradient penalty on each D, added to its loss; 0 (default)
@@ -132,6 +141,7 @@ class CycleGAN(LightningModule):
         lambda_a: float = 10.0,
         lambda_b: float = 10.0,
         lambda_identity: float = 0.5,
+        cycle_noise_std: float = 0.0,
         adversarial_loss: TranslationAdversarialLoss = "least_squares",
         gradient_penalty_weight: float = 0.0,
         pool_size: int = 50,
@@ -157,6 +167,8 @@ class CycleGAN(LightningModule):
                 f"model.lambda_identity {lambda_identity} compares G(b) with b, which needs input_channels == "
                 f"output_channels (got {input_channels} and {output_channels}): set model.lambda_identity 0"
             )
+        if cycle_noise_std < 0:
+            raise UserInputError(f"model.cycle_noise_std must be >= 0 (0 adds no noise), got {cycle_noise_std}")
         if adversarial_loss == "wasserstein" and gradient_penalty_weight <= 0:
             raise UserInputError(
                 "adversarial_loss wasserstein needs a Lipschitz critic: set model.gradient_penalty_weight (WGAN-GP: 10)"
@@ -219,6 +231,14 @@ class CycleGAN(LightningModule):
     def configure_callbacks(self) -> list:
         return [GANTrainingHooks()]  # epoch seeding, DDP, gradient clipping, epoch LR schedules
 
+    def _cycle_noise(self, images: Tensor, batch_idx: int, stream: int) -> Tensor:
+        """``images + n``, n ~ N(0, cycle_noise_std^2) drawn per rank and batch (repeats on resume); as is for 0."""
+        if self.hparams.cycle_noise_std == 0:
+            return images
+        generator = rank_generator(self, batch_idx, stream)
+        noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+        return images + self.hparams.cycle_noise_std * noise
+
     def training_step(self, batch: dict, batch_idx: int) -> None:
         real_a, real_b = batch["A"], batch["B"]  # x, y: (B, C_A, H, W), (B, C_B, H', W') in [-1, 1], unpaired
         opt_g, opt_d = self.optimizers()
@@ -227,9 +247,9 @@ class CycleGAN(LightningModule):
         # 1. Generators, both D frozen: L_GAN(G, D_Y) + L_GAN(F, D_X) + lambda L_cyc + identity   (eqs. 3, 6)
         with self.toggled_optimizer(opt_g):
             fake_b = self.generator_ab(real_a)  # G(x)
-            rec_a = self.generator_ba(fake_b)  # F(G(x))
             fake_a = self.generator_ba(real_b)  # F(y)
-            rec_b = self.generator_ab(fake_a)  # G(F(y))
+            rec_a = self.generator_ba(self._cycle_noise(fake_b, batch_idx, stream=5))  # F(G(x)) (+ n: see the docstring)
+            rec_b = self.generator_ab(self._cycle_noise(fake_a, batch_idx, stream=6))  # G(F(y))
             loss_gan_ab = adversarial_target_loss(loss, self.discriminator_b(fake_b), True)
             loss_gan_ba = adversarial_target_loss(loss, self.discriminator_a(fake_a), True)
             loss_cycle_a = hp.lambda_a * F.l1_loss(rec_a.float(), real_a.float())

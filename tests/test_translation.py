@@ -228,6 +228,7 @@ def test_training_crop_the_network_cannot_take_is_one_clear_error(tmp_path):
         (Pix2Pix, dict(adversarial_loss="wasserstein"), "gradient_penalty_weight"),
         (Pix2Pix, dict(adversarial_loss="wasserstein", gradient_penalty_weight=10.0), "discriminator_norm"),
         (CycleGAN, dict(pretrained_generator_ab="/nonexistent/latest_net_G_A.pth"), "latest_net_G_A.pth"),
+        (CycleGAN, dict(cycle_noise_std=-0.1), "cycle_noise_std must be >= 0"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(cls, kwargs, message):
@@ -239,6 +240,22 @@ def test_data_with_other_channels_is_one_clear_error(tmp_path):
     model = Pix2Pix(generator="unet_128", **TINY)
     with pytest.raises(UserInputError, match="set --model.input_channels 1"):
         trainer(tmp_path, max_steps=1).fit(model, PairsData(size=128, channels_a=1))
+
+
+def test_cycle_noise_enters_the_cycle_terms_only(tmp_path):
+    """cycle_noise_std perturbs what F and G translate back; adversarial, identity and D terms stay as they were."""
+    metrics = {}
+    for std in (0.0, 0.5):
+        seed_everything(0)
+        model, data = make("CycleGAN", cycle_noise_std=std)
+        run = trainer(tmp_path, max_steps=1, limit_val_batches=0)
+        run.fit(model, data)
+        metrics[std] = {key: float(value) for key, value in run.callback_metrics.items()}
+    unchanged = ["train/loss_gan_ab", "train/loss_gan_ba", "train/loss_identity_a", "train/loss_identity_b",
+                 "train/loss_d_a", "train/loss_d_b"]
+    assert all(metrics[0.5][key] == metrics[0.0][key] for key in unchanged), metrics
+    for key in ("train/loss_cycle_a", "train/loss_cycle_b"):
+        assert metrics[0.5][key] != metrics[0.0][key], key
 
 
 def test_gradient_penalty_is_applied(tmp_path):
