@@ -440,7 +440,8 @@ def test_tiled_predict_equals_whole_image_for_an_overlap_past_the_receptive_radi
     lr = torch.rand(1, 3, 61, 75)
     exact = SRResNet(**TINY_G, tile_size=44, tile_overlap=20, tile_batch_size=3)  # 20 // 4 = 5 >= 5
     exact.load_state_dict(whole.state_dict())
-    torch.testing.assert_close(exact(lr), whole(lr), atol=1e-5, rtol=0)
+    # float32 summation order differs between tiles and the whole image (and between CPUs: 1.1e-5 seen on AMD Zen 3)
+    torch.testing.assert_close(exact(lr), whole(lr), atol=3e-5, rtol=0)
     seams = SRResNet(**TINY_G, tile_size=16, tile_overlap=4)  # 4 // 4 = 1 < 5: tiles miss context
     seams.load_state_dict(whole.state_dict())
     assert (seams(lr) - whole(lr)).abs().max() > 1e-2
