@@ -56,6 +56,7 @@ from lightning_gans.training import (
     check_finite,
     check_gradient_clip_norm,
     constant_then_linear_decay,
+    latent_noise,
     make_optimizer,
     not_counted_in_global_step,
     rank_generator,
@@ -235,8 +236,7 @@ class CycleGAN(LightningModule):
         """``images + n``, n ~ N(0, cycle_noise_std^2) drawn per rank and batch (repeats on resume); as is for 0."""
         if self.hparams.cycle_noise_std == 0:
             return images
-        generator = rank_generator(self, batch_idx, stream)
-        noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+        noise = latent_noise(self, tuple(images.shape), batch_idx, stream).to(images.dtype)
         return images + self.hparams.cycle_noise_std * noise
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
