@@ -288,6 +288,15 @@ def test_runs_print_no_litlogger_advert_nor_lightning_pytree_warning(tmp_path):
     assert "LeafSpec" not in result.stderr  # torch's deprecation warning about Lightning's own _pytree helper
 
 
+def test_step_checkpoints_print_no_lightning_manual_optimization_warning(tmp_path):
+    result = run_cli("fit", "--config", "experiments/quickstart.yaml", "--trainer.max_steps", "2", "--log_to", "csv",
+                     "--trainer.limit_val_batches", "0", "--checkpoint.every_n_train_steps", "1",
+                     "--data.num_train", "64", "--data.num_val", "16", "--trainer.default_root_dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()  # the step checkpoints were written
+    assert "pre-optimization state" not in result.stderr  # Lightning's warning meant for its own test model
+
+
 def test_class_count_mismatch_is_one_clear_line(tmp_path, mnist_dir):
     result = run_cli("fit", "--config", "experiments/cgan_mnist.yaml", "--model.num_classes", "7", "--trainer.max_steps", "1",
                      "--data.data_dir", str(mnist_dir), "--data.download", "false", "--data.val_size", "32",
