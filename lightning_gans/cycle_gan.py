@@ -247,8 +247,8 @@ class CycleGAN(LightningModule):
         # 1. Generators, both D frozen: L_GAN(G, D_Y) + L_GAN(F, D_X) + lambda L_cyc + identity   (eqs. 3, 6)
         with self.toggled_optimizer(opt_g):
             fake_b = self.generator_ab(real_a)  # G(x)
-            fake_a = self.generator_ba(real_b)  # F(y)
             rec_a = self.generator_ba(self._cycle_noise(fake_b, batch_idx, stream=5))  # F(G(x)) (+ n: see the docstring)
+            fake_a = self.generator_ba(real_b)  # F(y)
             rec_b = self.generator_ab(self._cycle_noise(fake_a, batch_idx, stream=6))  # G(F(y))
             loss_gan_ab = adversarial_target_loss(loss, self.discriminator_b(fake_b), True)
             loss_gan_ba = adversarial_target_loss(loss, self.discriminator_a(fake_a), True)

@@ -280,3 +280,15 @@ def test_official_pix2pix_generator_file_loads_into_the_family(tmp_path):
     x = torch.rand(1, 3, 128, 128) * 2 - 1
     source.eval()
     torch.testing.assert_close(model(x), source(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("family, generator, size", [("pix2pix", "unet_128", 128), ("cyclegan", "resnet_6blocks", 32)])
+def test_throughput_benchmarks_raw_loop_is_the_familys_math_bit_for_bit(family, generator, size, tmp_path):
+    # benchmarks/translation_throughput.py times each family against a raw loop of "the same math"; that claim
+    # holds only while the raw loop runs the family's operations in the family's order (a reordered forward pass
+    # changes the order in which gradients accumulate and so the rounding)
+    from benchmarks import translation_throughput as bench
+
+    case = bench.Case(family, generator, size, (), ("fp32",))
+    batches = bench.synthetic_batches(case, bench.SAME_MATH_BATCHES)
+    assert bench.same_math_difference(case, bench.LEVERS["fp32"], batches, str(tmp_path)) == 0.0
