@@ -223,6 +223,16 @@ def network_scorer(network: torch.nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 # Ours: lightning-gans fit.
 # ---------------------------------------------------------------------------------------------------------------
+def prepared_data_args(folders: dict[str, Path]) -> list[str]:
+    """CLI arguments that train on the files of ``prepare_files`` and validate on its val set (LPIPS off)."""
+    return [
+        "--data.train_dir", str(folders["train_hr"]),
+        "--data.val_sets", json.dumps({SET_NAME: str(folders["val_hr"])}),
+        "--data.val_lr_sets", json.dumps({SET_NAME: str(folders["val_lr"])}),
+        "--model.lpips", "false",
+    ]  # fmt: skip
+
+
 def train_ours(
     folders: dict[str, Path], root: Path, iterations: int, stored_lr: bool, extra_decays: list[float],
     overrides: list[str],
@@ -245,10 +255,7 @@ def train_ours(
         "--trainer.callbacks+=" + json.dumps(timer),
         *(["--trainer.callbacks+=" + json.dumps(emas)] if extra_decays else []),
         "--log_to", "csv",
-        "--data.train_dir", str(folders["train_hr"]),
-        "--data.val_sets", json.dumps({SET_NAME: str(folders["val_hr"])}),
-        "--data.val_lr_sets", json.dumps({SET_NAME: str(folders["val_lr"])}),
-        "--model.lpips", "false",
+        *prepared_data_args(folders),
         *(["--data.train_lr_dir", str(folders["train_lr"])] if stored_lr else []),
         *overrides,
     ]  # fmt: skip
