@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from benchmarks._common import RunInfo  # noqa: E402
 from benchmarks.sr_quality import (  # noqa: E402
     SET_NAME, bicubic, mean, network_scorer, prepare_files, prepared_data_args, read_pairs, score,
+    split_cli_overrides,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,9 +138,7 @@ def output_distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    overrides = argv[argv.index("--") + 1 :] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
+    argv, overrides = split_cli_overrides(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True, type=Path, help="urban100-dev folder (train/ and val/)")
     parser.add_argument("--output", required=True, type=Path, help="folder for the files and the runs")

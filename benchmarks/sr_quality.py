@@ -341,10 +341,16 @@ def mean(rows: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.fmean(r[0] for r in rows), statistics.fmean(r[1] for r in rows)
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+def split_cli_overrides(argv: list[str] | None) -> tuple[list[str], list[str]]:
+    """``(the script's own arguments, the CLI overrides after --)`` of ``argv`` (default ``sys.argv[1:]``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    overrides = argv[argv.index("--") + 1 :] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
+    if "--" not in argv:
+        return argv, []
+    return argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    argv, overrides = split_cli_overrides(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True, type=Path, help="urban100-dev folder (train/ and val/)")
     parser.add_argument("--output", required=True, type=Path, help="folder for the files and the runs")
