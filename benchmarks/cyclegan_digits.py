@@ -18,6 +18,14 @@ validation digits, drawn from a random stream the training digits do not use) an
    and of the untranslated rendered digits, each against the 2,000 ``fid_reference`` MNIST digits; their ratio
    (target <= 0.5) and the real-vs-real floor (``fid_floor`` against the same reference).
 
+Plain CycleGAN flips labels here (a font 6 becomes an MNIST-like 8: cycle consistency allows any invertible
+relabelling). CyCADA's semantic consistency term counters that; it needs a classifier of the rendered digits only,
+never one trained on MNIST (the judge above)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mnist_classifier.py --train_on rendered \
+        --data_dir /path/to/mnist --out /tmp/rendered_classifier.pt
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cyclegan_digits.py ... --model.semantic_classifier /tmp/rendered_classifier.pt
+
 Everything is at 28 px, MNIST's and the classifier's own size, so no resize enters the scores. A grid of inputs
 (odd rows) above their translations (even rows) is written to ``<out_dir>/seed<S>/translations.png``. The script
 prints the command, per-seed and mean results, the verdicts, wall and CPU times, thread settings and load average.
@@ -153,7 +161,8 @@ def main() -> None:
         print(
             f"[seed {seed}] {hp.generator} ngf {hp.generator_width}, ndf {hp.discriminator_width} "
             f"({hp.discriminator_layers} layers), batch {config['data']['init_args']['batch_size']}, identity "
-            f"{hp.lambda_identity}: {steps} generator steps in {seconds:.0f} s wall / {cpu:.0f} s CPU "
+            f"{hp.lambda_identity}, semantic classifier {hp.semantic_classifier} (weight {hp.semantic_weight}): "
+            f"{steps} generator steps in {seconds:.0f} s wall / {cpu:.0f} s CPU "
             f"({cpu / max(steps, 1):.3f} s/step CPU incl. startup); checkpoint {checkpoint}\n"
             f"[seed {seed}] label kept {kept.float().mean():.4f} (untranslated read correctly "
             f"{read_untranslated.float().mean():.4f}); FID translated {fid_translated:.2f}, untranslated "

@@ -33,6 +33,16 @@ Usman and Saenko, "Adversarial Self-Defense for Cycle-Consistent GANs" (NeurIPS 
 become ||F(G(x) + n) - x||_1 and ||G(F(y) + n) - y||_1 with n ~ N(0, sigma^2), so that G cannot satisfy them by
 hiding the source in a low-amplitude signal of G(x) (Chu et al. 2017, "CycleGAN, a Master of Steganography");
 what F needs to undo G must be visible in G(x).
+
+Another (off by default): ``semantic_classifier`` adds the semantic consistency loss of CyCADA (Hoffman et al.,
+"CyCADA: Cycle-Consistent Adversarial Domain Adaptation", ICML 2018, eq. 4) to the generators' objective. A
+classifier f_S trained on labelled images of domain X only, and kept fixed, must read a translated image as it
+reads the original::
+
+    L_sem(G, F, X, Y, f_S) = CE(f_S(F(y)), p(f_S, y)) + CE(f_S(G(x)), p(f_S, x)),  p(f, x) = argmax f(x)
+
+weighted by ``semantic_weight`` (CyCADA: 1). It counters label flipping (a 6 translated into an MNIST-like 8),
+which cycle consistency allows because F can undo any invertible relabelling.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
 
 from lightning_gans.errors import UserInputError
+from lightning_gans.fid import DigitClassifier, load_classifier
 from lightning_gans.image_pool import ImagePool
 from lightning_gans.losses import TranslationAdversarialLoss, adversarial_target_loss, gradient_penalty
 from lightning_gans.networks import Norm, load_reference_weights
@@ -79,6 +90,26 @@ from lightning_gans.translation import (
 ADAM = {"lr": 2e-4, "betas": (0.5, 0.999)}  # Sec. 4
 
 
+def semantic_consistency(classifier: DigitClassifier, source: Tensor, translated: Tensor) -> Tensor:
+    """CyCADA's CE(f_S(translated), argmax f_S(source)) for images in [-1, 1] (one term of eq. 4).
+
+    Args:
+        classifier: the fixed source classifier f_S, taking ``(B, 1, 28, 28)`` in [0, 1].
+        source: original images ``(B, 1, H, W)``; their predicted labels are the targets (no gradient).
+        translated: their translations ``(B, 1, H', W')``; the gradient flows through them to the generator.
+    """
+
+    def classifier_input(images: Tensor) -> Tensor:
+        unit = (images.float() + 1) / 2  # (B, 1, H, W) in [0, 1]
+        if unit.shape[-2:] != (28, 28):
+            unit = F.interpolate(unit, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
+        return unit
+
+    with torch.no_grad():
+        labels = classifier(classifier_input(source)).argmax(dim=1)  # (B,) p(f_S, source)
+    return F.cross_entropy(classifier(classifier_input(translated)).float(), labels)
+
+
 class CycleGAN(LightningModule):
     """Zhu et al. (2017) CycleGAN: unpaired translation between domains A (X) and B (Y).
 
@@ -104,6 +135,12 @@ class CycleGAN(LightningModule):
         cycle_noise_std: standard deviation (in the [-1, 1] image scale) of Gaussian noise added to G(x) and F(y)
             before they are translated back for the cycle terms (Bashkirova et al. 2019); 0 (default, the paper)
             adds none. The adversarial terms and the pools see the noise-free images.
+        semantic_classifier: a classifier of domain A's images, written by ``lightning_gans.fid.save_classifier``
+            (``benchmarks/mnist_classifier.py --train_on rendered`` makes one for the digits), for CyCADA's
+            semantic consistency loss (module docstring); ``None`` (default, the paper) adds no such term. It is
+            read at ``fit`` (not stored in checkpoints: resuming reads it again), kept fixed and needs 1-channel
+            images in both domains; any image size is resized to its 28 x 28.
+        semantic_weight: weight of the semantic consistency loss when ``semantic_classifier`` is set. CyCADA: 1.
         adversarial_loss: ``least_squares`` (paper), ``non_saturating`` (eq. 1 as written) or ``wasserstein``
             (requires ``gradient_penalty_weight``).
         gradient_penalty_weight: WGAN-GP lambda of a gradient penalty on each D, added to its loss; 0 (default)
@@ -143,6 +180,8 @@ class CycleGAN(LightningModule):
         lambda_b: float = 10.0,
         lambda_identity: float = 0.5,
         cycle_noise_std: float = 0.0,
+        semantic_classifier: Optional[str] = None,
+        semantic_weight: float = 1.0,
         adversarial_loss: TranslationAdversarialLoss = "least_squares",
         gradient_penalty_weight: float = 0.0,
         pool_size: int = 50,
@@ -170,6 +209,13 @@ class CycleGAN(LightningModule):
             )
         if cycle_noise_std < 0:
             raise UserInputError(f"model.cycle_noise_std must be >= 0 (0 adds no noise), got {cycle_noise_std}")
+        if semantic_classifier is not None and (input_channels, output_channels) != (1, 1):
+            raise UserInputError(
+                f"model.semantic_classifier reads 1-channel digits, but the domains have {input_channels} and "
+                f"{output_channels} channels: set model.semantic_classifier null"
+            )
+        if semantic_weight < 0:
+            raise UserInputError(f"model.semantic_weight must be >= 0, got {semantic_weight}")
         if adversarial_loss == "wasserstein" and gradient_penalty_weight <= 0:
             raise UserInputError(
                 "adversarial_loss wasserstein needs a Lipschitz critic: set model.gradient_penalty_weight (WGAN-GP: 10)"
@@ -191,6 +237,8 @@ class CycleGAN(LightningModule):
                 load_reference_weights(network, path)
         self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
         self.scheduler_factories = (generator_lr_scheduler, discriminator_lr_scheduler)
+        # f_S of the semantic term, read in setup("fit"); a plain list keeps it out of the state dict and optimizers
+        self.semantic_classifiers: list[DigitClassifier] = []
 
     # ---- inference ---------------------------------------------------------------------------------------
     def forward(self, images: Tensor, direction: Literal["AtoB", "BtoA"] = "AtoB") -> Tensor:
@@ -214,6 +262,17 @@ class CycleGAN(LightningModule):
     # ---- training ----------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         check_translation_data(self, self.hparams.input_channels, self.hparams.output_channels)
+        path = self.hparams.semantic_classifier
+        if stage == "fit" and path is not None and not self.semantic_classifiers:
+            try:
+                classifier = load_classifier(path)
+            except (FileNotFoundError, ValueError) as error:
+                raise UserInputError(f"model.semantic_classifier: {error}") from None
+            self.semantic_classifiers.append(classifier.requires_grad_(False))
+
+    def on_fit_start(self) -> None:
+        for classifier in self.semantic_classifiers:
+            classifier.to(self.device)
 
     def configure_optimizers(self):
         generators = itertools.chain(self.generator_ab.parameters(), self.generator_ba.parameters())
@@ -261,6 +320,12 @@ class CycleGAN(LightningModule):
                 loss_identity_a = hp.lambda_a * hp.lambda_identity * F.l1_loss(self.generator_ba(real_a).float(), real_a.float())
                 loss_g = loss_g + loss_identity_a + loss_identity_b
                 losses = {"train/loss_identity_a": loss_identity_a, "train/loss_identity_b": loss_identity_b}
+            for classifier in self.semantic_classifiers:  # CyCADA's L_sem: f_S reads G(x) as x and F(y) as y
+                loss_semantic = hp.semantic_weight * (
+                    semantic_consistency(classifier, real_a, fake_b) + semantic_consistency(classifier, real_b, fake_a)
+                )
+                loss_g = loss_g + loss_semantic
+                losses["train/loss_semantic"] = loss_semantic
             check_finite(self.global_step, loss_g=loss_g)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)

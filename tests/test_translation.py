@@ -11,7 +11,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_gans import CycleGAN, Pix2Pix
+from lightning_gans.cycle_gan import semantic_consistency
 from lightning_gans.errors import UserInputError
+from lightning_gans.fid import DigitClassifier, load_classifier, save_classifier
 from lightning_gans.image_pool import ImagePool
 from lightning_gans.networks import UNetGenerator
 from lightning_gans.translation import inference_mode
@@ -229,6 +231,8 @@ def test_training_crop_the_network_cannot_take_is_one_clear_error(tmp_path):
         (Pix2Pix, dict(adversarial_loss="wasserstein", gradient_penalty_weight=10.0), "discriminator_norm"),
         (CycleGAN, dict(pretrained_generator_ab="/nonexistent/latest_net_G_A.pth"), "latest_net_G_A.pth"),
         (CycleGAN, dict(cycle_noise_std=-0.1), "cycle_noise_std must be >= 0"),
+        (CycleGAN, dict(semantic_classifier="f_s.pt"), "semantic_classifier reads 1-channel digits"),
+        (CycleGAN, dict(input_channels=1, output_channels=1, semantic_weight=-1.0), "semantic_weight must be >= 0"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(cls, kwargs, message):
@@ -256,6 +260,50 @@ def test_cycle_noise_enters_the_cycle_terms_only(tmp_path):
     assert all(metrics[0.5][key] == metrics[0.0][key] for key in unchanged), metrics
     for key in ("train/loss_cycle_a", "train/loss_cycle_b"):
         assert metrics[0.5][key] != metrics[0.0][key], key
+
+
+def test_semantic_consistency_is_cross_entropy_against_the_sources_predicted_labels():
+    """CyCADA's term: CE(f_S(translated), argmax f_S(source)), with the gradient through the translation only."""
+    torch.manual_seed(0)
+    classifier = DigitClassifier().eval().requires_grad_(False)
+    source = torch.rand(6, 1, 32, 32) * 2 - 1
+    translated = (torch.rand(6, 1, 32, 32) * 2 - 1).requires_grad_(True)
+    loss = semantic_consistency(classifier, source, translated)
+
+    def as_28(images):
+        return torch.nn.functional.interpolate((images + 1) / 2, size=(28, 28), mode="bilinear", antialias=True)
+
+    expected = torch.nn.functional.cross_entropy(classifier(as_28(translated)), classifier(as_28(source)).argmax(1))
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert translated.grad is not None and translated.grad.abs().sum() > 0
+    assert all(parameter.grad is None for parameter in classifier.parameters())
+
+
+def test_semantic_classifier_adds_its_term_to_the_generator_loss_and_stays_out_of_checkpoints(tmp_path):
+    """With f_S set, loss_g gains exactly loss_semantic at the first step; f_S is fixed and never saved."""
+    path = tmp_path / "f_s.pt"
+    torch.manual_seed(0)
+    save_classifier(DigitClassifier(), path)
+    one_channel = dict(input_channels=1, output_channels=1)
+    metrics, models = {}, {}
+    for name, extra in (("plain", {}), ("semantic", dict(semantic_classifier=str(path), semantic_weight=2.0))):
+        seed_everything(0)
+        model, data = make("CycleGAN", **one_channel, **extra)
+        run = trainer(tmp_path, max_steps=1, limit_val_batches=0)
+        run.fit(model, data)
+        metrics[name] = {key: float(value) for key, value in run.callback_metrics.items()}
+        models[name] = model
+    semantic = metrics["semantic"]["train/loss_semantic"]
+    assert semantic > 0 and "train/loss_semantic" not in metrics["plain"]
+    assert metrics["semantic"]["train/loss_g"] == pytest.approx(metrics["plain"]["train/loss_g"] + semantic, rel=1e-5)
+    classifier = models["semantic"].semantic_classifiers[0]
+    torch.testing.assert_close(classifier.state_dict(), load_classifier(path).state_dict())  # never trained
+    assert not any("classifier" in key for key in models["semantic"].state_dict())
+
+    missing = CycleGAN(**TINY, **one_channel, semantic_classifier=str(tmp_path / "absent.pt"))
+    with pytest.raises(UserInputError, match="model.semantic_classifier: no classifier checkpoint at .*absent.pt"):
+        trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(missing, make("CycleGAN", **one_channel)[1])
 
 
 def test_gradient_penalty_is_applied(tmp_path):
