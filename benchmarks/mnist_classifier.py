@@ -7,8 +7,9 @@ Run from the repository root (takes about 1-2 minutes on one thread)::
 
 ``--train_on rendered`` trains the same network on rendered font digits instead (the 3,000 training digits of
 ``benchmarks/cyclegan_digits.py``'s domain A: ``RenderedDigitsDataModule`` at 28 px with the split's seed; its
-validation digits, which that benchmark scores, are never shown), with ``HandwritingJitter`` on top of the shifts. That is CyCADA's source-domain classifier f_S,
-which ``CycleGAN``'s ``semantic_classifier`` option keeps fixed; it never sees an MNIST label::
+validation digits, which that benchmark scores, are never shown), with ``HandwritingJitter`` on top of the
+shifts. That is CyCADA's source-domain classifier f_S, which ``CycleGAN``'s ``semantic_classifier`` option keeps
+fixed; it never sees an MNIST label::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mnist_classifier.py --train_on rendered \
         --data_dir /path/to/mnist --out /tmp/rendered_classifier.pt

@@ -57,7 +57,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
 
 from lightning_gans.errors import UserInputError
-from lightning_gans.fid import DigitClassifier, load_classifier
+from lightning_gans.fid import DigitClassifier, digit_classifier_input, load_classifier
 from lightning_gans.image_pool import ImagePool
 from lightning_gans.losses import TranslationAdversarialLoss, adversarial_target_loss, gradient_penalty
 from lightning_gans.networks import Norm, load_reference_weights
@@ -98,16 +98,9 @@ def semantic_consistency(classifier: DigitClassifier, source: Tensor, translated
         source: original images ``(B, 1, H, W)``; their predicted labels are the targets (no gradient).
         translated: their translations ``(B, 1, H', W')``; the gradient flows through them to the generator.
     """
-
-    def classifier_input(images: Tensor) -> Tensor:
-        unit = (images.float() + 1) / 2  # (B, 1, H, W) in [0, 1]
-        if unit.shape[-2:] != (28, 28):
-            unit = F.interpolate(unit, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
-        return unit
-
     with torch.no_grad():
-        labels = classifier(classifier_input(source)).argmax(dim=1)  # (B,) p(f_S, source)
-    return F.cross_entropy(classifier(classifier_input(translated)).float(), labels)
+        labels = classifier(digit_classifier_input((source.float() + 1) / 2)).argmax(dim=1)  # (B,) p(f_S, source)
+    return F.cross_entropy(classifier(digit_classifier_input((translated.float() + 1) / 2)).float(), labels)
 
 
 class CycleGAN(LightningModule):

@@ -29,6 +29,7 @@ __all__ = [
     "DigitClassifier",
     "InceptionFeatures",
     "build_fid",
+    "digit_classifier_input",
     "inception_weights_path",
     "load_classifier",
     "save_classifier",
@@ -156,6 +157,23 @@ def load_classifier(path: str | os.PathLike) -> DigitClassifier:
     return model.eval()
 
 
+def digit_classifier_input(images: Tensor) -> Tensor:
+    """What a ``DigitClassifier`` reads: float ``(B, 1, 28, 28)`` in [0, 1].
+
+    Args:
+        images: ``(B, C, H, W)`` float in [0, 1] (or uint8 in [0, 255]); C in {1, 2, 3, 4} (an alpha channel is
+            dropped, colour is averaged to grey), any H, W (resized bilinearly with antialiasing).
+    """
+    x = _to_unit_float(images)
+    if x.shape[1] in (2, 4):  # greyscale + alpha or RGBA: drop the alpha channel
+        x = x[:, :-1]
+    if x.shape[1] != 1:
+        x = x.mean(dim=1, keepdim=True)  # (B, 1, H, W)
+    if x.shape[-2:] != (28, 28):
+        x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
+    return x
+
+
 def _to_unit_float(images: Tensor) -> Tensor:
     """Accept float images in [0, 1] or uint8 images in [0, 255]; return float32 in [0, 1]."""
     if images.dtype == torch.uint8:
@@ -211,14 +229,7 @@ class ClassifierFeatures(_FrozenFeatures):
         """
         if images.ndim != 4:
             raise ValueError(f"ClassifierFeatures: expected images (B, C, H, W), got {tuple(images.shape)}")
-        x = _to_unit_float(images)
-        if x.shape[1] in (2, 4):  # greyscale + alpha or RGBA: drop the alpha channel
-            x = x[:, :-1]
-        if x.shape[1] != 1:
-            x = x.mean(dim=1, keepdim=True)  # (B, 1, H, W)
-        if x.shape[-2:] != (28, 28):
-            x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
-        return self.classifier.features(x)
+        return self.classifier.features(digit_classifier_input(images))
 
 
 class InceptionFeatures(_FrozenFeatures):
