@@ -14,6 +14,11 @@ fixed; it never sees an MNIST label::
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mnist_classifier.py --train_on rendered \
         --data_dir /path/to/mnist --out /tmp/rendered_classifier.pt
 
+``--self_train_rounds R`` adapts that f_S to CycleGAN's domain B, the 3,000 GAN-train MNIST digits, without their
+labels: R rounds of class-balanced self-training (``self_train``), each pseudo-labelling a growing share of them
+with the previous round's classifier and training a fresh one on the font digits plus those. It reads MNIST only
+as CycleGAN does (unlabelled domain-B images); the MNIST accuracy printed at the end is for information.
+
 It trains ``lightning_gans.fid.DigitClassifier`` on the ``classifier_train`` slice (3,000 digits) of the part of
 the 10k MNIST test split that no GAN trains on (split protocol: ``benchmarks/_common.py``), with random shifts of
 up to 2 pixels as augmentation, saves it with ``save_classifier`` to ``--out`` and prints its accuracy on the
@@ -93,7 +98,13 @@ def rendered_digits(num_train: int, num_val: int) -> RenderedDigitsDataModule:
 
 
 def train_classifier(
-    images: Tensor, labels: Tensor, epochs: int, batch_size: int, lr: float, seed: int, handwriting: bool = False
+    images: Tensor,
+    labels: Tensor,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    handwriting: bool | Tensor = False,
 ) -> DigitClassifier:
     """Train a ``DigitClassifier`` on labelled digits with Adam and a cosine learning-rate decay.
 
@@ -104,7 +115,8 @@ def train_classifier(
         batch_size: digits per step.
         lr: Adam's initial learning rate.
         seed: seed of the initial weights, the data order and the augmentation.
-        handwriting: apply ``HandwritingJitter`` before the random shifts (for font digits).
+        handwriting: apply ``HandwritingJitter`` before the random shifts: ``True`` to all digits (font digits), or
+            a bool ``(N,)`` mask of the digits that get it (the font digits among pseudo-labelled MNIST ones).
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -112,14 +124,17 @@ def train_classifier(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = math.ceil(len(images) / batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    jitter = HandwritingJitter() if handwriting else None
+    jitter = HandwritingJitter() if bool(torch.as_tensor(handwriting).any()) else None
+    jittered = torch.as_tensor(handwriting).expand(len(images))
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(len(images), generator=generator)
         total_loss = 0.0
         for start in range(0, len(images), batch_size):
             batch = order[start : start + batch_size]
-            batch_images = images[batch] if jitter is None else jitter(images[batch], generator)
+            batch_images = images[batch]
+            if jitter is not None:
+                batch_images = torch.where(jittered[batch, None, None, None], jitter(batch_images, generator), batch_images)
             logits = model(random_shift(batch_images, max_shift=2, generator=generator))
             loss = F.cross_entropy(logits, labels[batch])
             optimizer.zero_grad(set_to_none=True)
@@ -129,6 +144,65 @@ def train_classifier(
             total_loss += float(loss) * len(batch)
         print(f"epoch {epoch + 1}/{epochs}: train loss {total_loss / len(images):.4f}", flush=True)
     return model.eval()
+
+
+@torch.no_grad()
+def class_balanced_pseudo_labels(model: DigitClassifier, images: Tensor, share: float) -> tuple[Tensor, Tensor]:
+    """Indices and predicted labels of the most confident ``share`` of unlabelled digits, class by class.
+
+    Class-balanced self-training (Zou et al., "Unsupervised Domain Adaptation for Semantic Segmentation via
+    Class-Balanced Self-Training", ECCV 2018): for every class k, of the digits ``model`` reads as k, keep the
+    ``ceil(share * N / 10)`` it is most sure of (all of them if fewer), so no class takes over the pseudo-labels.
+
+    Args:
+        model: the current classifier.
+        images: unlabelled float ``(N, 1, 28, 28)`` in [0, 1].
+        share: share of the digits to keep, in (0, 1].
+    """
+    model.eval()
+    probabilities = torch.cat([model(images[i : i + 1000]).softmax(1) for i in range(0, len(images), 1000)])
+    confidence, predicted = probabilities.max(1)
+    per_class = math.ceil(share * len(images) / 10)
+    kept = []
+    for k in range(10):
+        candidates = (predicted == k).nonzero().squeeze(1)
+        kept.append(candidates[confidence[candidates].argsort(descending=True)[:per_class]])
+    indices = torch.cat(kept)
+    return indices, predicted[indices]
+
+
+def self_train(
+    font_images: Tensor,
+    font_labels: Tensor,
+    unlabelled: Tensor,
+    rounds: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+) -> DigitClassifier:
+    """f_S from labelled font digits, adapted to unlabelled digits of the other domain by self-training.
+
+    Round 0 trains on the font digits alone (``HandwritingJitter`` on); round r = 1..rounds pseudo-labels the
+    unlabelled digits with the previous round's classifier (``class_balanced_pseudo_labels``, share r / rounds)
+    and trains a fresh classifier on the font digits plus those pseudo-labelled digits (random shifts only).
+
+    Args:
+        font_images, font_labels: the labelled source digits (float ``(N, 1, 28, 28)`` in [0, 1], int64 ``(N,)``).
+        unlabelled: the target digits whose labels are never read, float ``(M, 1, 28, 28)`` in [0, 1].
+        rounds: pseudo-labelling rounds, >= 1.
+        epochs, batch_size, lr, seed: as ``train_classifier``'s, for every round.
+    """
+    model = train_classifier(font_images, font_labels, epochs, batch_size, lr, seed, handwriting=True)
+    for round_index in range(1, rounds + 1):
+        indices, pseudo_labels = class_balanced_pseudo_labels(model, unlabelled, round_index / rounds)
+        counts = " ".join(str(int((pseudo_labels == k).sum())) for k in range(10))
+        print(f"self-training round {round_index}/{rounds}: {len(indices)} pseudo-labelled digits (per class {counts})")
+        images = torch.cat([font_images, unlabelled[indices]])
+        labels = torch.cat([font_labels, pseudo_labels])
+        font = torch.cat([torch.ones(len(font_images), dtype=torch.bool), torch.zeros(len(indices), dtype=torch.bool)])
+        model = train_classifier(images, labels, epochs, batch_size, lr, seed, handwriting=font)
+    return model
 
 
 @torch.no_grad()
@@ -146,6 +220,11 @@ def main() -> None:
         "--train_on", choices=["mnist", "rendered"], default="mnist",
         help="mnist: the 3,000 classifier-train MNIST digits (the judge); rendered: domain A's 3,000 font digits (f_S)",
     )  # fmt: skip
+    parser.add_argument(
+        "--self_train_rounds", type=int, default=0,
+        help="rendered only: adapt f_S to the unlabelled GAN-train MNIST digits (CycleGAN's domain B) by this many "
+        "rounds of class-balanced self-training (0: off); no MNIST label is read for it",
+    )  # fmt: skip
     parser.add_argument("--epochs", type=int, default=30, help="passes over the 3,000 training digits")
     parser.add_argument("--batch_size", type=int, default=64, help="digits per step")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's initial learning rate (cosine decay to 0)")
@@ -159,8 +238,16 @@ def main() -> None:
     else:
         rendered = rendered_digits(RENDERED_TRAIN_SIZE, FID_SET_SIZE)
         images, labels = rendered.train_set.images.float() / 255, rendered.train_set.labels
-    handwriting = args.train_on == "rendered"
-    model = train_classifier(images, labels, args.epochs, args.batch_size, args.lr, args.seed, handwriting)
+    if args.self_train_rounds < 0 or (args.self_train_rounds and args.train_on != "rendered"):
+        parser.error("--self_train_rounds must be >= 0, and needs --train_on rendered")
+    if args.self_train_rounds:
+        unlabelled = split.unit_images(split.gan_train)  # domain B's digits; their labels are never read
+        model = self_train(
+            images, labels, unlabelled, args.self_train_rounds, args.epochs, args.batch_size, args.lr, args.seed
+        )
+    else:
+        handwriting = args.train_on == "rendered"
+        model = train_classifier(images, labels, args.epochs, args.batch_size, args.lr, args.seed, handwriting)
     save_classifier(model, args.out)
     model = load_classifier(args.out)  # score what was saved
 
@@ -168,7 +255,8 @@ def main() -> None:
         f"split: {len(split.gan_train)} GAN-train / {len(split.classifier_train)} classifier-train / "
         f"{len(split.classifier_eval)} classifier-eval digits (disjoint, from the 10k test split)"
     )
-    print(f"trained on: {len(labels)} {args.train_on} digits; saved: {args.out}")
+    adapted = f", self-trained on the {len(split.gan_train)} unlabelled GAN-train MNIST digits" if args.self_train_rounds else ""
+    print(f"trained on: {len(labels)} {args.train_on} digits{adapted}; saved: {args.out}")
     scored = [("MNIST classifier-eval", split.unit_images(split.classifier_eval), split.labels[split.classifier_eval])]
     if args.train_on == "rendered":
         scored.insert(0, ("held-out rendered", rendered.val_set.images.float() / 255, rendered.val_set.labels))

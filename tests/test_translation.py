@@ -305,6 +305,32 @@ def test_semantic_classifier_adds_its_term_to_the_generator_loss_and_stays_out_o
     with pytest.raises(UserInputError, match="model.semantic_classifier: no classifier checkpoint at .*absent.pt"):
         trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(missing, make("CycleGAN", **one_channel)[1])
 
+class _LookupClassifier(torch.nn.Module):
+    """Reads image i (pixel value i) with the i-th row of fixed logits."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, images):
+        return self.logits[images[:, 0, 0, 0].long()]
+
+
+def test_self_training_pseudo_labels_are_each_classes_most_confident_share():
+    # benchmarks/mnist_classifier.py adapts f_S to MNIST by class-balanced self-training: per predicted class it
+    # keeps the ceil(share * N / 10) digits it is surest of, so a crowded class cannot take over the pseudo-labels
+    from benchmarks.mnist_classifier import class_balanced_pseudo_labels
+
+    logits = torch.full((40, 10), -10.0)
+    logits[:30, 3] = torch.linspace(0, 5, 30)  # 30 digits read as 3, confidence growing with the index
+    logits[30:, 7] = torch.linspace(0, 5, 10)  # 10 read as 7
+    images = torch.arange(40.0).view(40, 1, 1, 1)
+    indices, labels = class_balanced_pseudo_labels(_LookupClassifier(logits), images, share=0.5)  # 2 per class
+    assert indices.tolist() == [29, 28, 39, 38] and labels.tolist() == [3, 3, 7, 7]
+    indices, labels = class_balanced_pseudo_labels(_LookupClassifier(logits), images, share=1.0)  # 4 per class
+    assert sorted(indices.tolist()) == [26, 27, 28, 29, 36, 37, 38, 39] and labels.tolist() == [3] * 4 + [7] * 4
+
+
 
 def test_gradient_penalty_is_applied(tmp_path):
     """With WGAN-GP the D loss includes lambda * penalty: with a huge lambda, D's loss is dominated by it."""
