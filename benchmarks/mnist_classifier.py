@@ -124,8 +124,8 @@ def train_classifier(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = math.ceil(len(images) / batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    jitter = HandwritingJitter() if bool(torch.as_tensor(handwriting).any()) else None
-    jittered = torch.as_tensor(handwriting).expand(len(images))
+    jittered = torch.as_tensor(handwriting).expand(len(images))  # (N,) bool: which digits get HandwritingJitter
+    jitter = HandwritingJitter() if bool(jittered.any()) else None
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(len(images), generator=generator)
@@ -147,6 +147,18 @@ def train_classifier(
 
 
 @torch.no_grad()
+def class_logits(model: DigitClassifier, images: Tensor, batch_size: int = 1000) -> Tensor:
+    """Logits ``(n, 10)`` of float images ``(n, 1, 28, 28)`` in [0, 1], in eval mode, ``batch_size`` at a time."""
+    model.eval()
+    return torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def predict(model: DigitClassifier, images: Tensor, batch_size: int = 1000) -> Tensor:
+    """Predicted labels ``(n,)`` of float images ``(n, 1, 28, 28)`` in [0, 1]."""
+    return class_logits(model, images, batch_size).argmax(1)
+
+
+@torch.no_grad()
 def class_balanced_pseudo_labels(model: DigitClassifier, images: Tensor, share: float) -> tuple[Tensor, Tensor]:
     """Indices and predicted labels of the most confident ``share`` of unlabelled digits, class by class.
 
@@ -159,9 +171,7 @@ def class_balanced_pseudo_labels(model: DigitClassifier, images: Tensor, share: 
         images: unlabelled float ``(N, 1, 28, 28)`` in [0, 1].
         share: share of the digits to keep, in (0, 1].
     """
-    model.eval()
-    probabilities = torch.cat([model(images[i : i + 1000]).softmax(1) for i in range(0, len(images), 1000)])
-    confidence, predicted = probabilities.max(1)
+    confidence, predicted = class_logits(model, images).softmax(1).max(1)
     per_class = math.ceil(share * len(images) / 10)
     kept = []
     for k in range(10):
@@ -205,11 +215,6 @@ def self_train(
     return model
 
 
-@torch.no_grad()
-def predict(model: DigitClassifier, images: Tensor, batch_size: int = 1000) -> Tensor:
-    """Predicted labels ``(n,)`` of float images ``(n, 1, 28, 28)`` in [0, 1]."""
-    model.eval()
-    return torch.cat([model(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
 
 
 def main() -> None:
