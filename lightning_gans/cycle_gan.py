@@ -27,6 +27,7 @@ Code name              paper name     reference name
 ``lambda_a``, ``lambda_b``  lambda of eq. 3 for the X -> Y -> X and Y -> X -> Y cycles
 ``lambda_identity``    the weight of eq. 6 relative to lambda
 ``pool_a``, ``pool_b`` the image buffers of F(y) and G(x)
+``semantic_classifier``, ``semantic_classifier_b``  f_S and f_T of CyCADA's semantic term (below)
 
 An option from later work (off by default): ``cycle_noise_std`` is the "additive noise" defence of Bashkirova,
 Usman and Saenko, "Adversarial Self-Defense for Cycle-Consistent GANs" (NeurIPS 2019). The cycle terms of eq. 2
@@ -42,7 +43,13 @@ reads the original::
     L_sem(G, F, X, Y, f_S) = CE(f_S(F(y)), p(f_S, y)) + CE(f_S(G(x)), p(f_S, x)),  p(f, x) = argmax f(x)
 
 weighted by ``semantic_weight`` (CyCADA: 1). It counters label flipping (a 6 translated into an MNIST-like 8),
-which cycle consistency allows because F can undo any invertible relabelling.
+which cycle consistency allows because F can undo any invertible relabelling. ``semantic_classifier_b`` gives
+domain Y its own classifier f_T (e.g. f_S adapted to Y without labels, CyCADA's target model), so that each
+image is read by the classifier of its domain::
+
+    L_sem = CE(f_S(F(y)), p(f_T, y)) + CE(f_T(G(x)), p(f_S, x))
+
+f_T = f_S (the default) is eq. 4.
 """
 
 from __future__ import annotations
@@ -90,17 +97,22 @@ from lightning_gans.translation import (
 ADAM = {"lr": 2e-4, "betas": (0.5, 0.999)}  # Sec. 4
 
 
-def semantic_consistency(classifier: DigitClassifier, source: Tensor, translated: Tensor) -> Tensor:
-    """CyCADA's CE(f_S(translated), argmax f_S(source)) for images in [-1, 1] (one term of eq. 4).
+def semantic_consistency(
+    source_classifier: DigitClassifier, source: Tensor, translated_classifier: DigitClassifier, translated: Tensor
+) -> Tensor:
+    """CyCADA's CE(f(translated), argmax f'(source)) for images in [-1, 1] (one term of eq. 4).
 
     Args:
-        classifier: the fixed source classifier f_S, taking ``(B, 1, 28, 28)`` in [0, 1].
-        source: original images ``(B, 1, H, W)``; their predicted labels are the targets (no gradient).
-        translated: their translations ``(B, 1, H', W')``; the gradient flows through them to the generator.
+        source_classifier: the fixed classifier f' of the source's domain, taking ``(B, 1, 28, 28)`` in [0, 1]; its
+            predicted labels p(f', source) are the targets (no gradient).
+        source: original images ``(B, 1, H, W)``.
+        translated_classifier: the fixed classifier f of the translations' domain (f' itself in eq. 4).
+        translated: the sources' translations ``(B, 1, H', W')``; the gradient flows through them to the generator.
     """
     with torch.no_grad():
-        labels = classifier(digit_classifier_input((source.float() + 1) / 2)).argmax(dim=1)  # (B,) p(f_S, source)
-    return F.cross_entropy(classifier(digit_classifier_input((translated.float() + 1) / 2)).float(), labels)
+        labels = source_classifier(digit_classifier_input((source.float() + 1) / 2)).argmax(dim=1)  # (B,)
+    logits = translated_classifier(digit_classifier_input((translated.float() + 1) / 2)).float()  # (B, 10)
+    return F.cross_entropy(logits, labels)
 
 
 class CycleGAN(LightningModule):
@@ -133,6 +145,9 @@ class CycleGAN(LightningModule):
             semantic consistency loss (module docstring); ``None`` (default, the paper) adds no such term. It is
             read at ``fit`` (not stored in checkpoints: resuming reads it again), kept fixed and needs 1-channel
             images in both domains; any image size is resized to its 28 x 28.
+        semantic_classifier_b: a classifier of domain B's images (f_T; the same file format), used with
+            ``semantic_classifier`` to read B-domain images: G(a) and the real b whose labels F(b) must keep (module
+            docstring). ``None`` (default, CyCADA's eq. 4) reads both domains with ``semantic_classifier``.
         semantic_weight: weight of the semantic consistency loss when ``semantic_classifier`` is set. CyCADA: 1.
         adversarial_loss: ``least_squares`` (paper), ``non_saturating`` (eq. 1 as written) or ``wasserstein``
             (requires ``gradient_penalty_weight``).
@@ -174,6 +189,7 @@ class CycleGAN(LightningModule):
         lambda_identity: float = 0.5,
         cycle_noise_std: float = 0.0,
         semantic_classifier: Optional[str] = None,
+        semantic_classifier_b: Optional[str] = None,
         semantic_weight: float = 1.0,
         adversarial_loss: TranslationAdversarialLoss = "least_squares",
         gradient_penalty_weight: float = 0.0,
@@ -207,6 +223,11 @@ class CycleGAN(LightningModule):
                 f"model.semantic_classifier reads 1-channel digits, but the domains have {input_channels} and "
                 f"{output_channels} channels: set model.semantic_classifier null"
             )
+        if semantic_classifier_b is not None and semantic_classifier is None:
+            raise UserInputError(
+                "model.semantic_classifier_b reads domain B for the semantic term, which needs domain A's "
+                "classifier too: set model.semantic_classifier"
+            )
         if semantic_weight < 0:
             raise UserInputError(f"model.semantic_weight must be >= 0, got {semantic_weight}")
         if adversarial_loss == "wasserstein" and gradient_penalty_weight <= 0:
@@ -230,7 +251,8 @@ class CycleGAN(LightningModule):
                 load_reference_weights(network, path)
         self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
         self.scheduler_factories = (generator_lr_scheduler, discriminator_lr_scheduler)
-        # f_S of the semantic term, read in setup("fit"); a plain list keeps it out of the state dict and optimizers
+        # (f_S, f_T) of the semantic term, read in setup("fit"); a plain list keeps them out of the state dict and
+        # the optimizers
         self.semantic_classifiers: list[DigitClassifier] = []
 
     # ---- inference ---------------------------------------------------------------------------------------
@@ -255,13 +277,16 @@ class CycleGAN(LightningModule):
     # ---- training ----------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         check_translation_data(self, self.hparams.input_channels, self.hparams.output_channels)
-        path = self.hparams.semantic_classifier
-        if stage == "fit" and path is not None and not self.semantic_classifiers:
-            try:
-                classifier = load_classifier(path)
-            except (FileNotFoundError, ValueError) as error:
-                raise UserInputError(f"model.semantic_classifier: {error}") from None
-            self.semantic_classifiers.append(classifier.requires_grad_(False))
+        hp = self.hparams
+        if stage == "fit" and hp.semantic_classifier is not None and not self.semantic_classifiers:
+            paths = {"semantic_classifier": hp.semantic_classifier}
+            paths["semantic_classifier_b"] = hp.semantic_classifier_b or hp.semantic_classifier
+            for name, path in paths.items():
+                try:
+                    classifier = load_classifier(path)
+                except (FileNotFoundError, ValueError) as error:
+                    raise UserInputError(f"model.{name}: {error}") from None
+                self.semantic_classifiers.append(classifier.requires_grad_(False))  # [f_S, f_T]
 
     def on_fit_start(self) -> None:
         for classifier in self.semantic_classifiers:
@@ -313,9 +338,10 @@ class CycleGAN(LightningModule):
                 loss_identity_a = hp.lambda_a * hp.lambda_identity * F.l1_loss(self.generator_ba(real_a).float(), real_a.float())
                 loss_g = loss_g + loss_identity_a + loss_identity_b
                 losses = {"train/loss_identity_a": loss_identity_a, "train/loss_identity_b": loss_identity_b}
-            for classifier in self.semantic_classifiers:  # CyCADA's L_sem: f_S reads G(x) as x and F(y) as y
+            if self.semantic_classifiers:  # CyCADA's L_sem: f_T reads G(x) as f_S reads x, f_S reads F(y) as f_T reads y
+                f_s, f_t = self.semantic_classifiers
                 loss_semantic = hp.semantic_weight * (
-                    semantic_consistency(classifier, real_a, fake_b) + semantic_consistency(classifier, real_b, fake_a)
+                    semantic_consistency(f_s, real_a, f_t, fake_b) + semantic_consistency(f_t, real_b, f_s, fake_a)
                 )
                 loss_g = loss_g + loss_semantic
                 losses["train/loss_semantic"] = loss_semantic

@@ -233,6 +233,7 @@ def test_training_crop_the_network_cannot_take_is_one_clear_error(tmp_path):
         (CycleGAN, dict(cycle_noise_std=-0.1), "cycle_noise_std must be >= 0"),
         (CycleGAN, dict(semantic_classifier="f_s.pt"), "semantic_classifier reads 1-channel digits"),
         (CycleGAN, dict(input_channels=1, output_channels=1, semantic_weight=-1.0), "semantic_weight must be >= 0"),
+        (CycleGAN, dict(input_channels=1, output_channels=1, semantic_classifier_b="f_t.pt"), "set model.semantic_classifier"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(cls, kwargs, message):
@@ -263,21 +264,25 @@ def test_cycle_noise_enters_the_cycle_terms_only(tmp_path):
 
 
 def test_semantic_consistency_is_cross_entropy_against_the_sources_predicted_labels():
-    """CyCADA's term: CE(f_S(translated), argmax f_S(source)), with the gradient through the translation only."""
+    """CyCADA's term: CE(f(translated), argmax f'(source)), with the gradient through the translation only."""
     torch.manual_seed(0)
-    classifier = DigitClassifier().eval().requires_grad_(False)
+    source_classifier = DigitClassifier().eval().requires_grad_(False)  # f', labels the sources
+    translated_classifier = DigitClassifier().eval().requires_grad_(False)  # f, reads the translations
     source = torch.rand(6, 1, 32, 32) * 2 - 1
     translated = (torch.rand(6, 1, 32, 32) * 2 - 1).requires_grad_(True)
-    loss = semantic_consistency(classifier, source, translated)
+    loss = semantic_consistency(source_classifier, source, translated_classifier, translated)
 
     def as_28(images):
         return torch.nn.functional.interpolate((images + 1) / 2, size=(28, 28), mode="bilinear", antialias=True)
 
-    expected = torch.nn.functional.cross_entropy(classifier(as_28(translated)), classifier(as_28(source)).argmax(1))
+    labels = source_classifier(as_28(source)).argmax(1)
+    assert labels.tolist() != translated_classifier(as_28(source)).argmax(1).tolist()  # the two really differ
+    expected = torch.nn.functional.cross_entropy(translated_classifier(as_28(translated)), labels)
     torch.testing.assert_close(loss, expected)
     loss.backward()
     assert translated.grad is not None and translated.grad.abs().sum() > 0
-    assert all(parameter.grad is None for parameter in classifier.parameters())
+    for classifier in (source_classifier, translated_classifier):
+        assert all(parameter.grad is None for parameter in classifier.parameters())
 
 
 def test_semantic_classifier_adds_its_term_to_the_generator_loss_and_stays_out_of_checkpoints(tmp_path):
@@ -287,23 +292,37 @@ def test_semantic_classifier_adds_its_term_to_the_generator_loss_and_stays_out_o
     save_classifier(DigitClassifier(), path)
     one_channel = dict(input_channels=1, output_channels=1)
     metrics, models = {}, {}
-    for name, extra in (("plain", {}), ("semantic", dict(semantic_classifier=str(path), semantic_weight=2.0))):
+    path_b = tmp_path / "f_t.pt"
+    save_classifier(DigitClassifier(), path_b)  # other weights (the global seed moved on)
+    runs = (
+        ("plain", {}),
+        ("semantic", dict(semantic_classifier=str(path), semantic_weight=2.0)),
+        ("two classifiers", dict(semantic_classifier=str(path), semantic_classifier_b=str(path_b), semantic_weight=2.0)),
+    )
+    for name, extra in runs:
         seed_everything(0)
         model, data = make("CycleGAN", **one_channel, **extra)
         run = trainer(tmp_path, max_steps=1, limit_val_batches=0)
         run.fit(model, data)
         metrics[name] = {key: float(value) for key, value in run.callback_metrics.items()}
         models[name] = model
-    semantic = metrics["semantic"]["train/loss_semantic"]
-    assert semantic > 0 and "train/loss_semantic" not in metrics["plain"]
-    assert metrics["semantic"]["train/loss_g"] == pytest.approx(metrics["plain"]["train/loss_g"] + semantic, rel=1e-5)
-    classifier = models["semantic"].semantic_classifiers[0]
-    torch.testing.assert_close(classifier.state_dict(), load_classifier(path).state_dict())  # never trained
-    assert not any("classifier" in key for key in models["semantic"].state_dict())
+    assert "train/loss_semantic" not in metrics["plain"]
+    for name, files in (("semantic", (path, path)), ("two classifiers", (path, path_b))):
+        semantic = metrics[name]["train/loss_semantic"]
+        assert semantic > 0
+        assert metrics[name]["train/loss_g"] == pytest.approx(metrics["plain"]["train/loss_g"] + semantic, rel=1e-5)
+        for classifier, file in zip(models[name].semantic_classifiers, files, strict=True):  # [f_S, f_T]
+            torch.testing.assert_close(classifier.state_dict(), load_classifier(file).state_dict())  # never trained
+        assert not any("classifier" in key for key in models[name].state_dict())
+    assert metrics["two classifiers"]["train/loss_semantic"] != metrics["semantic"]["train/loss_semantic"]
 
     missing = CycleGAN(**TINY, **one_channel, semantic_classifier=str(tmp_path / "absent.pt"))
     with pytest.raises(UserInputError, match="model.semantic_classifier: no classifier checkpoint at .*absent.pt"):
         trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(missing, make("CycleGAN", **one_channel)[1])
+    missing_b = CycleGAN(**TINY, **one_channel, semantic_classifier=str(path), semantic_classifier_b=str(tmp_path / "absent.pt"))
+    with pytest.raises(UserInputError, match="model.semantic_classifier_b: no classifier checkpoint at .*absent.pt"):
+        trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(missing_b, make("CycleGAN", **one_channel)[1])
+
 
 class _LookupClassifier(torch.nn.Module):
     """Reads image i (pixel value i) with the i-th row of fixed logits."""
