@@ -115,6 +115,14 @@ def semantic_consistency(
     return F.cross_entropy(logits, labels)
 
 
+def fixed_classifier(argument: str, path: str) -> DigitClassifier:
+    """The classifier saved at ``path`` with its gradients off; a bad file is one error naming ``model.<argument>``."""
+    try:
+        return load_classifier(path).requires_grad_(False)
+    except (FileNotFoundError, ValueError) as error:
+        raise UserInputError(f"model.{argument}: {error}") from None
+
+
 class CycleGAN(LightningModule):
     """Zhu et al. (2017) CycleGAN: unpaired translation between domains A (X) and B (Y).
 
@@ -279,14 +287,11 @@ class CycleGAN(LightningModule):
         check_translation_data(self, self.hparams.input_channels, self.hparams.output_channels)
         hp = self.hparams
         if stage == "fit" and hp.semantic_classifier is not None and not self.semantic_classifiers:
-            paths = {"semantic_classifier": hp.semantic_classifier}
-            paths["semantic_classifier_b"] = hp.semantic_classifier_b or hp.semantic_classifier
-            for name, path in paths.items():
-                try:
-                    classifier = load_classifier(path)
-                except (FileNotFoundError, ValueError) as error:
-                    raise UserInputError(f"model.{name}: {error}") from None
-                self.semantic_classifiers.append(classifier.requires_grad_(False))  # [f_S, f_T]
+            f_s = fixed_classifier("semantic_classifier", hp.semantic_classifier)
+            f_t = f_s  # eq. 4: f_S reads both domains
+            if hp.semantic_classifier_b is not None:
+                f_t = fixed_classifier("semantic_classifier_b", hp.semantic_classifier_b)
+            self.semantic_classifiers = [f_s, f_t]
 
     def on_fit_start(self) -> None:
         for classifier in self.semantic_classifiers:
