@@ -18,6 +18,11 @@ fixed; it never sees an MNIST label::
 labels: R rounds of class-balanced self-training (``self_train``), each pseudo-labelling a growing share of them
 with the previous round's classifier and training a fresh one on the font digits plus those. It reads MNIST only
 as CycleGAN does (unlabelled domain-B images); the MNIST accuracy printed at the end is for information.
+``--jitter_pseudo_labelled`` makes the student noisy: the pseudo-labelled digits get ``HandwritingJitter`` too, not
+only random shifts. That f_T is CycleGAN's ``semantic_classifier_b``::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mnist_classifier.py --train_on rendered --self_train_rounds 3 \
+        --jitter_pseudo_labelled --data_dir /path/to/mnist --out /tmp/noisy_student.pt
 
 It trains ``lightning_gans.fid.DigitClassifier`` on the ``classifier_train`` slice (3,000 digits) of the part of
 the 10k MNIST test split that no GAN trains on (split protocol: ``benchmarks/_common.py``), with random shifts of
@@ -190,18 +195,22 @@ def self_train(
     batch_size: int,
     lr: float,
     seed: int,
+    jitter_pseudo_labelled: bool = False,
 ) -> DigitClassifier:
     """f_S from labelled font digits, adapted to unlabelled digits of the other domain by self-training.
 
     Round 0 trains on the font digits alone (``HandwritingJitter`` on); round r = 1..rounds pseudo-labels the
     unlabelled digits with the previous round's classifier (``class_balanced_pseudo_labels``, share r / rounds)
-    and trains a fresh classifier on the font digits plus those pseudo-labelled digits (random shifts only).
+    and trains a fresh classifier on the font digits plus those pseudo-labelled digits (random shifts only, or
+    ``HandwritingJitter`` too with ``jitter_pseudo_labelled``: the noisy student of Xie et al. 2020, "Self-training
+    with Noisy Student improves ImageNet classification", whose student learns the teacher's labels under noise).
 
     Args:
         font_images, font_labels: the labelled source digits (float ``(N, 1, 28, 28)`` in [0, 1], int64 ``(N,)``).
         unlabelled: the target digits whose labels are never read, float ``(M, 1, 28, 28)`` in [0, 1].
         rounds: pseudo-labelling rounds, >= 1.
         epochs, batch_size, lr, seed: as ``train_classifier``'s, for every round.
+        jitter_pseudo_labelled: ``HandwritingJitter`` on the pseudo-labelled digits as well as on the font digits.
     """
     model = train_classifier(font_images, font_labels, epochs, batch_size, lr, seed, handwriting=True)
     for round_index in range(1, rounds + 1):
@@ -210,8 +219,10 @@ def self_train(
         print(f"self-training round {round_index}/{rounds}: {len(indices)} pseudo-labelled digits (per class {counts})")
         images = torch.cat([font_images, unlabelled[indices]])
         labels = torch.cat([font_labels, pseudo_labels])
-        font = torch.cat([torch.ones(len(font_images), dtype=torch.bool), torch.zeros(len(indices), dtype=torch.bool)])
-        model = train_classifier(images, labels, epochs, batch_size, lr, seed, handwriting=font)
+        jittered = torch.cat(  # (N + M',) bool: the font digits, then the pseudo-labelled ones if jittered
+            [torch.ones(len(font_images), dtype=torch.bool), torch.full((len(indices),), jitter_pseudo_labelled)]
+        )
+        model = train_classifier(images, labels, epochs, batch_size, lr, seed, handwriting=jittered)
     return model
 
 
@@ -231,6 +242,11 @@ def main() -> None:
         "rounds of class-balanced self-training (0: off); no MNIST label is read for it",
     )  # fmt: skip
     parser.add_argument(
+        "--jitter_pseudo_labelled", action="store_true",
+        help="with --self_train_rounds: HandwritingJitter on the pseudo-labelled MNIST digits too (a noisy student), "
+        "not only random shifts",
+    )  # fmt: skip
+    parser.add_argument(
         "--no_jitter", action="store_true",
         help="rendered only: random shifts only, no HandwritingJitter: an f_S that reads the font digits almost "
         "perfectly (the labeller of domain A for CycleGAN's semantic_classifier) but MNIST poorly",
@@ -240,6 +256,12 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's initial learning rate (cosine decay to 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data order and augmentation")
     args = parser.parse_args()
+    if args.self_train_rounds < 0 or (args.self_train_rounds and args.train_on != "rendered"):
+        parser.error("--self_train_rounds must be >= 0, and needs --train_on rendered")
+    if args.no_jitter and (args.train_on != "rendered" or args.self_train_rounds):
+        parser.error("--no_jitter needs --train_on rendered and no --self_train_rounds")
+    if args.jitter_pseudo_labelled and not args.self_train_rounds:
+        parser.error("--jitter_pseudo_labelled needs --self_train_rounds")
     run = RunInfo()
 
     split = digit_split(args.data_dir)
@@ -248,14 +270,11 @@ def main() -> None:
     else:
         rendered = rendered_digits(RENDERED_TRAIN_SIZE, FID_SET_SIZE)
         images, labels = rendered.train_set.images.float() / 255, rendered.train_set.labels
-    if args.self_train_rounds < 0 or (args.self_train_rounds and args.train_on != "rendered"):
-        parser.error("--self_train_rounds must be >= 0, and needs --train_on rendered")
-    if args.no_jitter and (args.train_on != "rendered" or args.self_train_rounds):
-        parser.error("--no_jitter needs --train_on rendered and no --self_train_rounds")
     if args.self_train_rounds:
         unlabelled = split.unit_images(split.gan_train)  # domain B's digits; their labels are never read
         model = self_train(
-            images, labels, unlabelled, args.self_train_rounds, args.epochs, args.batch_size, args.lr, args.seed
+            images, labels, unlabelled, args.self_train_rounds, args.epochs, args.batch_size, args.lr, args.seed,
+            jitter_pseudo_labelled=args.jitter_pseudo_labelled,
         )
     else:
         handwriting = args.train_on == "rendered" and not args.no_jitter
@@ -269,6 +288,7 @@ def main() -> None:
     )
     jitter = " (random shifts only)" if args.no_jitter else ""
     adapted = f", self-trained on the {len(split.gan_train)} unlabelled GAN-train MNIST digits" if args.self_train_rounds else ""
+    adapted += " (jittered: a noisy student)" if args.jitter_pseudo_labelled else ""
     print(f"trained on: {len(labels)} {args.train_on} digits{jitter}{adapted}; saved: {args.out}")
     scored = [("MNIST classifier-eval", split.unit_images(split.classifier_eval), split.labels[split.classifier_eval])]
     if args.train_on == "rendered":

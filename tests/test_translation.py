@@ -350,6 +350,26 @@ def test_self_training_pseudo_labels_are_each_classes_most_confident_share():
     assert sorted(indices.tolist()) == [26, 27, 28, 29, 36, 37, 38, 39] and labels.tolist() == [3] * 4 + [7] * 4
 
 
+@pytest.mark.parametrize("jitter_pseudo_labelled", [False, True])
+def test_self_training_jitters_the_pseudo_labelled_digits_only_as_a_noisy_student(jitter_pseudo_labelled, monkeypatch):
+    # benchmarks/mnist_classifier.py --jitter_pseudo_labelled: HandwritingJitter on the pseudo-labelled MNIST digits
+    # as well as on the font digits; without it the pseudo-labelled ones get random shifts only
+    import benchmarks.mnist_classifier as script
+
+    calls = []
+
+    def record(images, labels, epochs, batch_size, lr, seed, handwriting=False):
+        calls.append((len(images), torch.as_tensor(handwriting).expand(len(images)).clone()))
+        return _LookupClassifier(torch.eye(10)[torch.arange(20) % 10])  # reads digit i (pixel value i) as i % 10
+
+    monkeypatch.setattr(script, "train_classifier", record)
+    font, unlabelled = torch.zeros(5, 1, 2, 2), torch.arange(20.0).view(20, 1, 1, 1).expand(20, 1, 2, 2)
+    script.self_train(font, torch.zeros(5, dtype=torch.long), unlabelled, 1, 1, 4, 1e-3, 0, jitter_pseudo_labelled)
+    (font_count, font_mask), (count, mask) = calls
+    assert font_count == 5 and font_mask.all()  # round 0: the font digits alone, jittered
+    assert count == 5 + 20 and mask[:5].all() and bool(mask[5:].all()) == jitter_pseudo_labelled
+    assert bool(mask[5:].any()) == jitter_pseudo_labelled
+
 
 def test_gradient_penalty_is_applied(tmp_path):
     """With WGAN-GP the D loss includes lambda * penalty: with a huge lambda, D's loss is dominated by it."""
