@@ -23,7 +23,10 @@ The floor predicts the mean training photo (the 200 training B images, preproces
 input. Two yardsticks beside it: ``ridge_baseline``, a ridge regression of each pixel's colour on multi-scale edge
 density and position fit on the training pairs (what a simple edge-aware predictor gets), and an ORACLE that
 paints every val image in its own true mean colour (it uses the answers: it shows that the target's L1 < 0.20 /
-PSNR > 12.5 dB is about what knowing each photo's average colour exactly scores). Printed: each run, the mean and
+PSNR > 12.5 dB is about what knowing each photo's average colour exactly scores). ``--bound_epochs N`` adds a
+third: ``l1_regression_bound``, the same ``unet_128`` trained on the L1 term alone for N epochs at batch 16 (N / 5
+times the budget's 1,000 images), scored after every epoch; its best epoch is chosen on the val images themselves, so it
+is an optimistic bound of what this network learns from the 200 pairs, not a method. Printed: each run, the mean and
 sample standard deviation over seeds, the floor, the yardsticks, the reference figures of ``DATA.md``, then the
 command, wall times, thread settings and load average.
 """
@@ -165,6 +168,53 @@ def ridge_baseline(train_inputs: Tensor, train_targets: Tensor, inputs: Tensor, 
     return (edge_features(inputs).permute(0, 2, 3, 1).double() @ weights).permute(0, 3, 1, 2).float().clamp(0, 1)
 
 
+def l1_regression_bound(
+    train_inputs: Tensor, train_targets: Tensor, inputs: Tensor, targets: Tensor, epochs: int, batch_size: int = 16
+) -> list[dict[str, float]]:
+    """How far the benchmark's generator gets from these 200 pairs with no budget limit and no GAN: ``unet_128``
+    (batch norm, no dropout) trained on the L1 term alone, Adam (2e-4, betas 0.5 / 0.999, pix2pix's) at
+    ``batch_size``, random horizontal flips, seeded; ``targets`` scored (``scores``, eval mode) and printed after
+    every epoch.
+
+    Args:
+        train_inputs: ``(N, 3, H, W)`` training edge maps in [0, 1].
+        train_targets: ``(N, 3, H, W)`` training photos in [0, 1].
+        inputs: ``(M, 3, H, W)`` val edge maps in [0, 1].
+        targets: ``(M, 3, H, W)`` val photos in [0, 1].
+        epochs: passes over the training pairs (each shows ``N`` images; the benchmark's budget shows 1,000).
+        batch_size: pairs per step.
+
+    Returns:
+        the scores after each epoch, in order.
+    """
+    from lightning_gans.translation import build_generator
+
+    torch.manual_seed(0)
+    generator = build_generator("unet_128", 3, 3, width=64, norm="batch", dropout=False)
+    optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    history = []
+    for _ in range(epochs):
+        generator.train()
+        for batch in torch.randperm(len(train_inputs)).split(batch_size):
+            flip = (torch.rand(len(batch)) < 0.5)[:, None, None, None]
+            a, b = train_inputs[batch], train_targets[batch]
+            a, b = torch.where(flip, a.flip(-1), a), torch.where(flip, b.flip(-1), b)
+            loss = (to_unit_range(generator(a * 2 - 1)) - b).abs().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        generator.eval()
+        with torch.no_grad():
+            history.append(scores(to_unit_range(generator(inputs * 2 - 1)).clamp(0, 1), targets))
+        images, result = len(history) * len(train_inputs), history[-1]
+        print(
+            f"[L1-only unet_128, batch {batch_size}, epoch {len(history)}: {images} images] L1 {result['l1']:.4f}, "
+            f"PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}",
+            flush=True,
+        )
+    return history
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -175,6 +225,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="--seed_everything of the 'ours' runs")
     parser.add_argument("--paper_seeds", type=int, nargs="*", default=[], help="seeds of the paper-settings runs")
     parser.add_argument("--steps", type=int, default=1000, help="generator steps (iterations) of every run")
+    parser.add_argument(
+        "--bound_epochs",
+        type=int,
+        default=0,
+        help="also train the L1-only unet_128 of l1_regression_bound for this many epochs at batch 16 (0: skip)",
+    )
     args, overrides = parser.parse_known_args()
     run = RunInfo()
 
@@ -187,6 +243,10 @@ def main() -> None:
     ridge = scores(ridge_baseline(train_inputs, to_unit_range(train_targets), to_unit_range(val_inputs)), targets)
     # what knowing each val photo's own mean colour would score (uses the answers: a yardstick, not a method)
     oracle_colour = scores(targets.mean(dim=(2, 3), keepdim=True).expand_as(targets), targets)
+
+    bound = l1_regression_bound(
+        train_inputs, to_unit_range(train_targets), to_unit_range(val_inputs), targets, args.bound_epochs
+    )
 
     results: dict[str, list[dict[str, float]]] = {"paper": [], "ours": []}
     plans = [("paper", seed) for seed in args.paper_seeds] + [("ours", seed) for seed in args.seeds]
@@ -233,6 +293,10 @@ def main() -> None:
     print(row("reference implementation (DATA.md, 3 seeds)", {k: v for k, v in REFERENCE.items()}))
     print(row("ridge regression on edge density + position", ridge))
     print(row("ORACLE: each val photo's own mean colour", oracle_colour))
+    if bound:
+        best = min(range(len(bound)), key=lambda i: bound[i]["l1"])
+        print(row(f"L1-only unet_128, best epoch of {len(bound)} (on val)", bound[best]))
+        print(row(f"  the same after its last epoch ({len(bound)})", bound[-1]))
     for name, seeds in (("paper", args.paper_seeds), ("ours", args.seeds)):
         for seed, result in zip(seeds, results[name]):
             print(row(f"{name}, seed {seed}", result))

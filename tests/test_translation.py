@@ -371,6 +371,19 @@ def test_self_training_jitters_the_pseudo_labelled_digits_only_as_a_noisy_studen
     assert bool(mask[5:].any()) == jitter_pseudo_labelled
 
 
+def test_edges2urban_l1_regression_bound_scores_every_epoch_and_learns():
+    # benchmarks/pix2pix_edges2urban.py --bound_epochs: the L1-only unet_128 yardstick, fit and scored on the same
+    # 8 pairs here (photo = a darkened inversion of the edge map), so its L1 must fall from epoch to epoch
+    import benchmarks.pix2pix_edges2urban as script
+
+    lines = torch.rand(8, 1, 128, 128, generator=torch.Generator().manual_seed(0)) < 0.1
+    edges = (1 - lines.float()).expand(8, 3, 128, 128)  # black lines on white, [0, 1]
+    photos = lines.float().expand(8, 3, 128, 128) * 0.8 + 0.1
+    history = script.l1_regression_bound(edges, photos, edges, photos, epochs=3, batch_size=4)
+    assert len(history) == 3 and all(set(h) == set(script.METRICS) for h in history)
+    l1 = [h["l1"] for h in history]
+    assert l1[2] < l1[1] < l1[0], l1
+
 def test_gradient_penalty_is_applied(tmp_path):
     """With WGAN-GP the D loss includes lambda * penalty: with a huge lambda, D's loss is dominated by it."""
     losses = {}
