@@ -25,8 +25,8 @@ density and position fit on the training pairs (what a simple edge-aware predict
 paints every val image in its own true mean colour (it uses the answers: it shows that the target's L1 < 0.20 /
 PSNR > 12.5 dB is about what knowing each photo's average colour exactly scores). ``--bound_epochs N`` adds a
 third: ``l1_regression_bound``, the same ``unet_128`` trained on the L1 term alone for N epochs at batch 16 (N / 5
-times the budget's 1,000 images), scored after every epoch; its best epoch is chosen on the val images themselves, so it
-is an optimistic bound of what this network learns from the 200 pairs, not a method. Printed: each run, the mean and
+times the budget's 1,000 images), scored after every epoch; its best epoch is chosen on the val images themselves,
+so it is an optimistic bound of what this network learns from the 200 pairs, not a method. Printed: each run, the mean and
 sample standard deviation over seeds, the floor, the yardsticks, the reference figures of ``DATA.md``, then the
 command, wall times, thread settings and load average.
 """
@@ -234,19 +234,15 @@ def main() -> None:
     args, overrides = parser.parse_known_args()
     run = RunInfo()
 
-    val_inputs, val_targets = load_split(scoring_data(args.data_root, "val"))  # (20, 3, 128, 128) each
-    _, train_targets = load_split(scoring_data(args.data_root, "train"))  # (200, 3, 128, 128)
-    targets = to_unit_range(val_targets)
-    mean_image = to_unit_range(train_targets).mean(dim=0, keepdim=True)  # (1, 3, 128, 128)
+    val_inputs, val_targets = load_split(scoring_data(args.data_root, "val"))  # (20, 3, 128, 128) each, [-1, 1]
+    train_inputs, train_targets = map(to_unit_range, load_split(scoring_data(args.data_root, "train")))  # (200, ...)
+    targets, val_edges = to_unit_range(val_targets), to_unit_range(val_inputs)  # [0, 1]
+    mean_image = train_targets.mean(dim=0, keepdim=True)  # (1, 3, 128, 128)
     floor = scores(mean_image.expand_as(targets), targets)
-    train_inputs = to_unit_range(load_split(scoring_data(args.data_root, "train"))[0])
-    ridge = scores(ridge_baseline(train_inputs, to_unit_range(train_targets), to_unit_range(val_inputs)), targets)
+    ridge = scores(ridge_baseline(train_inputs, train_targets, val_edges), targets)
     # what knowing each val photo's own mean colour would score (uses the answers: a yardstick, not a method)
     oracle_colour = scores(targets.mean(dim=(2, 3), keepdim=True).expand_as(targets), targets)
-
-    bound = l1_regression_bound(
-        train_inputs, to_unit_range(train_targets), to_unit_range(val_inputs), targets, args.bound_epochs
-    )
+    bound = l1_regression_bound(train_inputs, train_targets, val_edges, targets, args.bound_epochs)
 
     results: dict[str, list[dict[str, float]]] = {"paper": [], "ours": []}
     plans = [("paper", seed) for seed in args.paper_seeds] + [("ours", seed) for seed in args.seeds]

@@ -384,6 +384,7 @@ def test_edges2urban_l1_regression_bound_scores_every_epoch_and_learns():
     l1 = [h["l1"] for h in history]
     assert l1[2] < l1[1] < l1[0], l1
 
+
 def test_gradient_penalty_is_applied(tmp_path):
     """With WGAN-GP the D loss includes lambda * penalty: with a huge lambda, D's loss is dominated by it."""
     losses = {}
